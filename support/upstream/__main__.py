@@ -1,0 +1,89 @@
+"""``python -m support.upstream``: serve the bundled upstream on a port.
+
+Every option defaults to its ``UPSTREAM_*`` environment variable, then to the
+built-in default; ``--help`` lists them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import uvicorn
+from pydantic import ValidationError
+
+from ..serve import ServerStartError, bind_socket
+from .app import UpstreamApp
+from .errors import UpstreamError
+from .faults import parse_fault
+from .settings import UpstreamSettings
+
+
+def build_parser(defaults: UpstreamSettings) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m support.upstream",
+        description="Serve the bundled OpenAI-compatible upstream (Chat Completions, Responses, models).",
+        epilog="Fault kinds: rate_limit, quota, server_error, bad_request, unauthorized, hang, reset, "
+        "stream_drop, stream_error, malformed_json, truncated_json; e.g. --fault 'server_error;status=503;times=2'. "
+        "Per request: the x-upstream-fault and x-upstream-latency headers. Journal: GET/DELETE /_upstream/journal.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    parser.add_argument("--port", type=int, default=8001, help="port to listen on, 0 for any free (default: %(default)s)")
+    parser.add_argument("--latency", type=float, default=defaults.latency, help="seconds per plain call (default: %(default)s)")
+    parser.add_argument("--ttft", type=float, default=defaults.ttft, help="seconds to a stream's first chunk (default: %(default)s)")
+    parser.add_argument("--chunk-delay", type=float, default=defaults.chunk_delay, help="seconds between chunks (default: %(default)s)")
+    parser.add_argument("--reply-tokens", type=int, default=defaults.reply_tokens, help="tokens in a full reply (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=defaults.seed, help="seed of replies and ids (default: %(default)s)")
+    parser.add_argument("--fault", default=defaults.fault, help="a fault applied to every request (default: none)")
+    parser.add_argument(
+        "--api-key",
+        default=None,
+        help="the only bearer key accepted (default: $UPSTREAM_API_KEY, else any non-empty key). "
+        "This is the fake upstream's own test credential, never a real OpenAI key.",
+    )
+    parser.add_argument("--models", default=None, help="comma-separated models to serve (default: %s)" % ",".join(defaults.models))
+    parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        defaults = UpstreamSettings()
+    except ValidationError as exc:
+        print(f"error: invalid UPSTREAM_* environment variable:\n{exc}", file=sys.stderr)
+        return 2
+    parser = build_parser(defaults)
+    args = parser.parse_args(argv)
+    overrides = {
+        "latency": args.latency,
+        "ttft": args.ttft,
+        "chunk_delay": args.chunk_delay,
+        "reply_tokens": args.reply_tokens,
+        "seed": args.seed,
+        "fault": args.fault,
+    }
+    if args.api_key is not None:
+        overrides["api_key"] = args.api_key
+    if args.models is not None:
+        overrides["models"] = [m.strip() for m in args.models.split(",") if m.strip()]
+    try:
+        settings = UpstreamSettings(**{**defaults.model_dump(), **overrides})
+        if settings.fault:
+            parse_fault(settings.fault, source="--fault")
+        sock = bind_socket(args.host, args.port)
+    except ValidationError as exc:
+        parser.error("; ".join(f"--{'-'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
+    except UpstreamError as exc:
+        parser.error(exc.message)
+    except ServerStartError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    host, port = sock.getsockname()[:2]
+    print(f"bundled upstream on http://{host}:{port}/v1 (latency {settings.latency} s)", flush=True)
+    config = uvicorn.Config(UpstreamApp(settings), log_level=args.log_level, access_log=False)
+    uvicorn.Server(config).run(sockets=[sock])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,430 @@
+"""The bundled upstream as a plain ASGI app: the OpenAI wire protocol, on purpose slow.
+
+It is plain ASGI rather than FastAPI for two reasons: it must never be the bottleneck
+of a measurement, and the ``reset`` fault needs the raw connection, which a framework
+would hide.
+
+Routes: ``POST /v1/chat/completions``, ``POST /v1/responses``, ``GET /v1/models``,
+``GET /v1/models/{id}``, and for notebooks running it in another process
+``GET``/``DELETE /_upstream/journal``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import socket
+import struct
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from .errors import UpstreamError
+from .faults import Fault, parse_fault
+from .journal import Journal, JournalEntry
+from .replies import Reply, chat_chunks, chat_completion, make_reply, request_id, response_events, response_object
+from .requests import GenerationRequest, decode_json_object, parse_chat_request, parse_responses_request
+from .settings import UpstreamSettings
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+FAULT_HEADER = b"x-upstream-fault"
+LATENCY_HEADER = b"x-upstream-latency"
+RATE_LIMIT_HEADERS = {
+    "x-ratelimit-limit-requests": "10000",
+    "x-ratelimit-limit-tokens": "10000000",
+    "x-ratelimit-reset-requests": "6ms",
+    "x-ratelimit-reset-tokens": "0s",
+}
+
+
+class UpstreamApp:
+    """An OpenAI-compatible ASGI app with a latency model, faults and a journal."""
+
+    def __init__(self, settings: UpstreamSettings | None = None, journal: Journal | None = None) -> None:
+        self.settings = settings or UpstreamSettings()
+        self.journal = journal or Journal()
+        self.server_fault = parse_fault(self.settings.fault, source="fault setting") if self.settings.fault else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            return await _lifespan(receive, send)
+        if scope["type"] != "http":
+            return  # websockets are not part of the API
+        if scope["path"] == "/_upstream/journal":  # control route: not itself journaled
+            return await _journal_route(self.journal, scope["method"], send)
+        exchange = _Exchange(self, scope, receive, send)
+        try:
+            await exchange.handle()
+        except UpstreamError as error:
+            await exchange.send_error(error)
+        finally:
+            exchange.finish()
+
+
+class _Exchange:
+    """One request and its answer; records itself in the journal as it goes."""
+
+    def __init__(self, app: UpstreamApp, scope: Scope, receive: Receive, send: Send) -> None:
+        self.app = app
+        self.settings = app.settings
+        self.scope = scope
+        self.receive = receive
+        self.send = send
+        self.headers = dict(scope["headers"])
+        self.entry: JournalEntry = app.journal.open(
+            scope["method"], scope["path"], lambda seq: request_id(self.settings.seed, seq)
+        )
+        retry_count = self.headers.get(b"x-stainless-retry-count", b"").decode("latin-1")
+        self.entry.attempt = int(retry_count) if retry_count.isdigit() else None
+        self.disconnected = asyncio.Event()
+        self._watcher: asyncio.Task[None] | None = None
+        self.response_started = False
+
+    # --- routing ----------------------------------------------------------------------
+
+    async def handle(self) -> None:
+        method, path = self.scope["method"], self.scope["path"]
+        routes = {
+            "/v1/chat/completions": ("POST", "chat.completions"),
+            "/v1/responses": ("POST", "responses"),
+            "/v1/models": ("GET", "models"),
+        }
+        if path.startswith("/v1/models/"):
+            allowed, endpoint = "GET", "models"
+        elif path in routes:
+            allowed, endpoint = routes[path]
+        else:
+            raise UpstreamError(404, f"Invalid URL ({method} {path})")
+        if method != allowed:
+            raise UpstreamError(405, f"Invalid method for URL ({method} {path})")
+        self.entry.endpoint = endpoint
+        self._authenticate()
+        fault = self._fault()
+        if endpoint == "models":
+            await self._read_body()
+            return await self._models(path, fault)
+        body = decode_json_object(await self._read_body())
+        request = parse_chat_request(body) if endpoint == "chat.completions" else parse_responses_request(body)
+        self.entry.model, self.entry.stream = request.model, request.stream
+        self._check_model(request.model)
+        self._start_disconnect_watch()
+        if fault and await self._apply_fault(fault, request):
+            return
+        reply = make_reply(
+            request, seed=self.settings.seed, seq=self.entry.seq, reply_tokens=self.settings.reply_tokens
+        )
+        self.entry.prompt_tokens = reply.prompt_tokens
+        if request.stream:
+            await self._stream(endpoint, request, reply, fault)
+        else:
+            await self._plain(endpoint, request, reply, fault)
+
+    def _authenticate(self) -> None:
+        scheme, _, key = self.headers.get(b"authorization", b"").decode("latin-1").partition(" ")
+        if scheme.lower() != "bearer" or not key.strip():
+            raise UpstreamError(
+                401,
+                "You didn't provide an API key. You need to provide your API key in an Authorization "
+                "header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+            )
+        expected = self.settings.api_key
+        if expected is not None and not hmac.compare_digest(key.encode(), expected.get_secret_value().encode()):
+            # Unlike the real service, echo no part of the key: it would land in logs.
+            raise UpstreamError(401, "Incorrect API key provided.", code="invalid_api_key")
+
+    def _fault(self) -> Fault | None:
+        header = self.headers.get(FAULT_HEADER)
+        fault = parse_fault(header.decode("latin-1")) if header is not None else self.app.server_fault
+        attempt = self.entry.attempt or 0
+        if fault is None or not fault.applies_to(attempt, self.settings.seed, self.entry.seq):
+            return None
+        self.entry.fault = str(fault)
+        return fault
+
+    def _check_model(self, model: str) -> None:
+        if self.settings.models and model not in self.settings.models:
+            raise UpstreamError(
+                404,
+                f"The model `{model}` does not exist or you do not have access to it.",
+                code="model_not_found",
+            )
+
+    def _latency(self, default: float) -> float:
+        raw = self.headers.get(LATENCY_HEADER)
+        if raw is None:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            value = -1.0
+        if not 0 <= value <= 600:
+            raise UpstreamError(
+                400, "Invalid x-upstream-latency: expected seconds between 0 and 600.", param="x-upstream-latency"
+            )
+        return value
+
+    # --- answers ----------------------------------------------------------------------
+
+    async def _plain(self, endpoint: str, request: GenerationRequest, reply: Reply, fault: Fault | None) -> None:
+        latency = self._latency(self.settings.latency)
+        remaining = latency - (time.time() - self.entry.received_at)
+        if not await self._sleep(remaining):
+            return self._mark_disconnected()
+        created = self.settings.created
+        if endpoint == "chat.completions":
+            payload = chat_completion(reply, request.model, created)
+        else:
+            payload = response_object(reply, request.model, created, max_output_tokens=request.max_tokens)
+        body = json.dumps(payload).encode()
+        self.entry.completion_tokens = reply.completion_tokens
+        if fault and fault.kind == "stream_drop":  # a plain answer cut in the middle
+            await self._start(200, len(body))
+            await self.send({"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True})
+            return await self._abort("dropped")
+        if fault and fault.kind in ("malformed_json", "truncated_json"):
+            body = body[: len(body) // 2] if fault.kind == "truncated_json" else body.replace(b'"', b"'")
+            self.entry.outcome = "malformed"
+        await self._respond(200, body)
+
+    async def _stream(self, endpoint: str, request: GenerationRequest, reply: Reply, fault: Fault | None) -> None:
+        if endpoint == "chat.completions":
+            events = [(None, c) for c in chat_chunks(reply, request.model, self.settings.created, request.include_usage)]
+        else:
+            events = [(e["type"], e) for e in response_events(reply, request.model, self.settings.created, request.max_tokens)]
+        await self._start(200, None, content_type="text/event-stream; charset=utf-8")
+        cut = fault.after if fault and fault.kind in ("stream_drop", "stream_error") else None
+        delay = self._latency(self.settings.ttft)
+        for index, (event, data) in enumerate(events):
+            if index == cut:
+                if fault and fault.kind == "stream_drop":
+                    return await self._abort("dropped")
+                return await self._stream_error(endpoint, index)
+            if not await self._sleep(delay):
+                return self._mark_disconnected()
+            delay = self.settings.chunk_delay
+            await self._send_event(event, data)
+            self.entry.chunks_sent += 1
+            if _carries_token(endpoint, data):
+                self.entry.completion_tokens += 1
+        if endpoint == "chat.completions":
+            await self.send({"type": "http.response.body", "body": b"data: [DONE]\n\n", "more_body": True})
+        await self.send({"type": "http.response.body", "body": b"", "more_body": False})
+        self.entry.outcome = "ok"
+
+    async def _stream_error(self, endpoint: str, index: int) -> None:
+        message = "The server had an error while processing your request. Sorry about that!"
+        if endpoint == "chat.completions":
+            await self._send_event(None, {"error": {"message": message, "type": "server_error", "param": None, "code": None}})
+        else:
+            await self._send_event(
+                "error", {"type": "error", "code": "server_error", "message": message, "param": None, "sequence_number": index}
+            )
+        await self.send({"type": "http.response.body", "body": b"", "more_body": False})
+        self.entry.outcome = "stream_error"
+
+    async def _models(self, path: str, fault: Fault | None) -> None:
+        if fault and await self._apply_fault(fault, None):
+            return
+        served = self.settings.models
+        cards = [{"id": m, "object": "model", "created": self.settings.created, "owned_by": "bundled-upstream"} for m in served]
+        if path == "/v1/models":
+            return await self._respond(200, json.dumps({"object": "list", "data": cards}).encode())
+        model = path.removeprefix("/v1/models/")
+        if served and model not in served:
+            raise UpstreamError(404, f"The model '{model}' does not exist", param="model", code="model_not_found")
+        card = next((c for c in cards if c["id"] == model), {**(cards or [{}])[0], "id": model, "object": "model"})
+        await self._respond(200, json.dumps(card).encode())
+
+    async def _apply_fault(self, fault: Fault, request: GenerationRequest | None) -> bool:
+        """Act out `fault`; True when it produced the whole answer."""
+        kind = fault.kind
+        if kind == "rate_limit":
+            wait = fault.retry_after
+            raise UpstreamError(
+                429,
+                "Rate limit reached for requests. Please try again later.",
+                type="requests",
+                code="rate_limit_exceeded",
+                headers={
+                    "retry-after": f"{max(1, round(wait))}",
+                    "retry-after-ms": f"{round(wait * 1000)}",
+                    "x-ratelimit-remaining-requests": "0",
+                },
+            )
+        if kind == "quota":
+            raise UpstreamError(
+                429,
+                "You exceeded your current quota, please check your plan and billing details.",
+                type="insufficient_quota",
+                code="insufficient_quota",
+            )
+        if kind == "server_error":
+            raise UpstreamError(
+                fault.status,
+                "The server had an error while processing your request. Sorry about that!",
+                type="server_error",
+            )
+        if kind == "bad_request":
+            raise UpstreamError(400, "Injected fault: the request was rejected as invalid.")
+        if kind == "unauthorized":
+            raise UpstreamError(401, "Incorrect API key provided.", code="invalid_api_key")
+        if kind == "reset":
+            await self._abort("reset")
+            return True
+        if kind == "hang":
+            seconds = min(self.settings.max_hang, fault.seconds if fault.seconds is not None else self.settings.max_hang)
+            if not await self._sleep(seconds):
+                self._mark_disconnected()
+                return True
+        return False  # the remaining kinds act on the answer itself
+
+    # --- plumbing ---------------------------------------------------------------------
+
+    async def _read_body(self) -> bytes:
+        limit = self.settings.max_body_bytes
+        declared = self.headers.get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > limit:
+            raise _too_large(int(declared), limit)
+        chunks, size = [], 0
+        while True:
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                self.disconnected.set()
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(size, limit)
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return b"".join(chunks)
+
+    def _start_disconnect_watch(self) -> None:
+        async def watch() -> None:
+            while (await self.receive())["type"] != "http.disconnect":
+                pass
+            self.disconnected.set()
+
+        self._watcher = asyncio.create_task(watch())
+
+    async def _sleep(self, seconds: float) -> bool:
+        """Sleep unless the client leaves first; False if it left."""
+        if self.disconnected.is_set():
+            return False
+        if seconds <= 0:
+            return True
+        try:
+            await asyncio.wait_for(self.disconnected.wait(), timeout=seconds)
+        except asyncio.TimeoutError:
+            return True
+        return False
+
+    def _mark_disconnected(self) -> None:
+        self.entry.client_disconnected = True
+        self.entry.outcome = "disconnected"
+
+    async def _start(self, status: int, length: int | None, *, content_type: str = "application/json",
+                     extra: dict[str, str] | None = None) -> None:
+        headers = {
+            "content-type": content_type,
+            "x-request-id": self.entry.request_id,
+            "openai-processing-ms": str(round((time.time() - self.entry.received_at) * 1000)),
+            **RATE_LIMIT_HEADERS,
+            "x-ratelimit-remaining-requests": "9999",
+            "x-ratelimit-remaining-tokens": "9999000",
+            **(extra or {}),
+        }
+        if length is not None:
+            headers["content-length"] = str(length)
+        self.entry.status = status
+        self.response_started = True
+        await self.send(
+            {"type": "http.response.start", "status": status, "headers": [(k.encode(), v.encode()) for k, v in headers.items()]}
+        )
+
+    async def _respond(self, status: int, body: bytes, extra: dict[str, str] | None = None) -> None:
+        await self._start(status, len(body), extra=extra)
+        await self.send({"type": "http.response.body", "body": body})
+        if self.entry.outcome == "pending":
+            self.entry.outcome = "ok" if status < 400 else "error"
+
+    async def _send_event(self, event: str | None, data: dict[str, Any]) -> None:
+        prefix = f"event: {event}\n" if event else ""
+        payload = f"{prefix}data: {json.dumps(data)}\n\n".encode()
+        await self.send({"type": "http.response.body", "body": payload, "more_body": True})
+
+    async def send_error(self, error: UpstreamError) -> None:
+        if self.response_started:  # too late for a status: cut the connection instead
+            return await self._abort("dropped")
+        self.entry.outcome = "error"
+        await self._respond(error.status, json.dumps(error.body()).encode(), extra=error.headers)
+
+    async def _abort(self, outcome: str) -> None:
+        """Cut the connection: an RST (SO_LINGER 0) where the server exposes the transport."""
+        self.entry.outcome = outcome
+        transport = getattr(getattr(self.send, "__self__", None), "transport", None)
+        if transport is None:  # another ASGI server: a response started and never finished
+            if not self.response_started:
+                await self._start(200, 1)
+            return
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        transport.abort()
+        if self._watcher is None:
+            self._start_disconnect_watch()
+        # Let the server notice the closed connection so it does not log a
+        # "returned without starting response" error for this deliberate cut.
+        await self._sleep(1.0)
+
+    def finish(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+        if self.entry.outcome == "pending":
+            self.entry.outcome = "disconnected" if self.disconnected.is_set() else "error"
+        if self.entry.outcome == "disconnected":
+            self.entry.client_disconnected = True
+        self.entry.finished_at = time.time()
+
+
+def _carries_token(endpoint: str, data: dict[str, Any]) -> bool:
+    if endpoint == "chat.completions":
+        return any(c["delta"].get("content") for c in data.get("choices", []))
+    return data.get("type") == "response.output_text.delta"
+
+
+def _too_large(size: int, limit: int) -> UpstreamError:
+    return UpstreamError(
+        413, f"Request body too large: {size} bytes exceeds the limit of {limit} bytes.", code="request_too_large"
+    )
+
+
+async def _journal_route(journal: Journal, method: str, send: Send) -> None:
+    """``GET`` the journal as ``{"entries": [...]}``, or ``DELETE`` it."""
+    if method == "GET":
+        status, body = 200, json.dumps({"entries": [e.to_dict() for e in journal.entries()]})
+    elif method == "DELETE":
+        journal.clear()
+        status, body = 200, '{"cleared": true}'
+    else:
+        status, body = 405, json.dumps(UpstreamError(405, f"Invalid method for URL ({method} /_upstream/journal)").body())
+    raw = body.encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(raw)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": raw})
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

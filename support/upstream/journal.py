@@ -1,0 +1,104 @@
+"""The request journal: what the upstream received and what became of it.
+
+Notebooks read it to prove what no client-side view can show: that a request which
+ended in a TypeError was still sent and answered (and billed), how many attempts the
+SDK's retries made, and that a stream stopped when its client went away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+# What became of a request:
+#   ok            answered in full (a stream: through its last event)
+#   error         answered with an HTTP error status (validation, auth or an injected fault)
+#   reset         connection reset before any response byte (the 'reset' fault)
+#   dropped       connection cut in the middle of the answer (the 'stream_drop' fault)
+#   stream_error  a stream that ended with an error event (the 'stream_error' fault)
+#   malformed     200 with a body that is not valid JSON (the *_json faults)
+#   disconnected  the client went away before the answer was complete
+#   pending       still being handled
+OUTCOMES = ("ok", "error", "reset", "dropped", "stream_error", "malformed", "disconnected", "pending")
+
+
+@dataclass
+class JournalEntry:
+    """One request as the upstream saw it. Times are ``time.time()`` seconds."""
+
+    seq: int
+    request_id: str
+    method: str
+    path: str
+    received_at: float
+    endpoint: str | None = None  # "chat.completions", "responses", "models"
+    model: str | None = None
+    stream: bool = False
+    attempt: int | None = None  # the SDK's x-stainless-retry-count, if sent
+    fault: str | None = None  # the fault applied to this request, if any
+    status: int | None = None
+    outcome: str = "pending"
+    client_disconnected: bool = False
+    chunks_sent: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0  # output tokens generated and sent: what would be billed
+    finished_at: float | None = None
+
+    @property
+    def duration(self) -> float | None:
+        return None if self.finished_at is None else self.finished_at - self.received_at
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self) | {"duration": self.duration}
+
+
+@dataclass
+class Journal:
+    """A bounded, thread-safe log of requests, newest last."""
+
+    max_entries: int = 100_000
+    _entries: deque[JournalEntry] = field(init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+    _next_seq: int = field(default=0, init=False)
+
+    def __post_init__(self) -> None:
+        self._entries = deque(maxlen=self.max_entries)
+
+    def open(self, method: str, path: str, request_id_for: Callable[[int], str]) -> JournalEntry:
+        """Record a newly received request and return its (mutable) entry."""
+        with self._lock:
+            seq = self._next_seq
+            self._next_seq += 1
+            entry = JournalEntry(seq, request_id_for(seq), method, path, received_at=time.time())
+            self._entries.append(entry)
+            return entry
+
+    def entries(self, *, endpoint: str | None = None) -> list[JournalEntry]:
+        """A snapshot of the entries, optionally only those of one endpoint."""
+        with self._lock:
+            entries = list(self._entries)
+        return [e for e in entries if endpoint is None or e.endpoint == endpoint]
+
+    def clear(self) -> None:
+        """Forget every entry (sequence numbers keep counting, so ids stay unique)."""
+        with self._lock:
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    async def wait_for(
+        self, predicate: Callable[[list[JournalEntry]], bool], *, timeout: float = 5.0
+    ) -> list[JournalEntry]:
+        """Wait until `predicate(entries)` holds, e.g. until a stream is recorded finished."""
+        deadline = time.monotonic() + timeout
+        while not predicate(entries := self.entries()):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"journal condition not met within {timeout} s")
+            await asyncio.sleep(0.01)
+        return entries

@@ -1,0 +1,32 @@
+"""Configuration of the bundled upstream, from arguments or ``UPSTREAM_*`` variables."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_MODELS = ["gpt-4o-mini", "gpt-4.1-mini", "gpt-5-mini", "gpt-5-nano"]
+
+
+class UpstreamSettings(BaseSettings):
+    """How the bundled upstream behaves. Every field can be set as ``UPSTREAM_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="UPSTREAM_", frozen=True)
+
+    latency: float = Field(0.5, ge=0, description="seconds a plain (non-streamed) call takes")
+    ttft: float = Field(0.2, ge=0, description="seconds until a stream's first chunk")
+    chunk_delay: float = Field(0.02, ge=0, description="seconds between stream chunks")
+    reply_tokens: int = Field(16, ge=1, le=4096, description="length of a reply the model 'finishes'")
+    seed: int = Field(0, description="seed of the deterministic replies and ids")
+    api_key: SecretStr | None = Field(
+        None, description="the only bearer key accepted; unset accepts any non-empty key"
+    )
+    fault: str | None = Field(None, description="a fault applied to every request (see faults.py)")
+    models: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_MODELS), description="models served; empty serves any"
+    )
+    max_body_bytes: int = Field(1_048_576, ge=1, description="larger request bodies get 413")
+    max_hang: float = Field(300.0, ge=0, description="upper bound of the 'hang' fault, in seconds")
+    created: int = Field(
+        1_767_225_600, description="the fixed 'created' timestamp of replies, for reproducible outputs"
+    )

@@ -12,7 +12,7 @@ from .app import UpstreamApp
 from .embedded import RunningUpstream, run_upstream, upstream_in_thread
 from .errors import UpstreamError
 from .faults import Fault, parse_fault
-from .journal import Journal, JournalEntry
+from .journal import Journal, JournalEntry, format_entries
 from .settings import UpstreamSettings
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "UpstreamApp",
     "UpstreamError",
     "UpstreamSettings",
+    "format_entries",
     "parse_fault",
     "run_upstream",
     "upstream_in_thread",

@@ -196,9 +196,9 @@ class _Exchange:
             events = [(None, c) for c in chat_chunks(reply, request.model, self.settings.created, request.include_usage)]
         else:
             events = [(e["type"], e) for e in response_events(reply, request.model, self.settings.created, request.max_tokens)]
+        delay = self._latency(self.settings.ttft)  # before the 200: a bad header still gets its 400
         await self._start(200, None, content_type="text/event-stream; charset=utf-8")
         cut = fault.after if fault and fault.kind in ("stream_drop", "stream_error") else None
-        delay = self._latency(self.settings.ttft)
         for index, (event, data) in enumerate(events):
             if index == cut:
                 if fault and fault.kind == "stream_drop":

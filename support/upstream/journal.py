@@ -102,3 +102,13 @@ class Journal:
                 raise TimeoutError(f"journal condition not met within {timeout} s")
             await asyncio.sleep(0.01)
         return entries
+
+
+DEFAULT_COLUMNS = ("seq", "endpoint", "stream", "attempt", "fault", "status", "outcome", "completion_tokens")
+
+
+def format_entries(entries: list[JournalEntry], columns: tuple[str, ...] = DEFAULT_COLUMNS) -> str:
+    """The entries as an aligned text table, for notebooks and logs."""
+    rows = [list(columns)] + [["-" if (v := getattr(e, c)) is None else str(v) for c in columns] for e in entries]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(columns))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)

@@ -15,12 +15,16 @@ from typing import Any
 
 from .requests import GenerationRequest
 
-WORDS = (
-    "the event loop keeps serving while an awaited request waits on the network so one "
-    "process can hold many calls in flight a blocking call stops every other request until "
-    "it returns which is why async clients matter in async routes and threads are a bounded "
-    "fallback with their own limits measured here"
-).split()
+SENTENCES = (
+    "An awaited call lets the event loop serve other requests while this one waits.",
+    "A blocking call holds the whole loop until the network answers.",
+    "One client per process keeps its connection pool warm.",
+    "Threads help a sync client, but every pool has a size.",
+    "Streams should stop when the reader goes away.",
+    "Retries belong in one layer, with a deadline above them.",
+    "Latency is measured, not guessed.",
+    "The upstream answered after the configured delay.",
+)
 
 
 @dataclass(frozen=True)
@@ -43,15 +47,16 @@ class Reply:
 
 def make_reply(request: GenerationRequest, *, seed: int, seq: int, reply_tokens: int) -> Reply:
     """Generate the seeded reply to `request`."""
-    key = f"{seed}\x00{request.model}\x00{request.prompt_text}".encode()
+    # surrogatepass: JSON may carry lone surrogates ("\ud800"), which strict UTF-8 cannot encode
+    key = f"{seed}\x00{request.model}\x00{request.prompt_text}".encode("utf-8", "surrogatepass")
     rng = random.Random(hashlib.sha256(key).digest())
     limit = request.max_tokens if request.max_tokens is not None else reply_tokens
     count = min(reply_tokens, limit)
-    words = [rng.choice(WORDS) for _ in range(count)]
-    words[0] = words[0].capitalize()
+    words: list[str] = []
+    while len(words) < reply_tokens:  # seeded sentences, one word per token
+        words += rng.choice(SENTENCES).split()
+    words = words[:count]
     pieces = tuple(word if i == 0 else " " + word for i, word in enumerate(words))
-    if count == reply_tokens:
-        pieces = pieces[:-1] + (pieces[-1] + ".",)
     return Reply(
         ids=hashlib.sha256(f"{seed}:{seq}".encode()).hexdigest(),
         pieces=pieces,

@@ -1,0 +1,229 @@
+"""``python -m support.bench_upstream``: show that the bundled upstream is not the bottleneck.
+
+The upstream runs in its own process (as it does next to a service under test) and the
+load generator in this one, so both share the machine's cores as they would in a real
+measurement. At each concurrency level a closed loop of clients calls
+``POST /v1/chat/completions``; a perfect server with latency L serves C / L requests per
+second, and the table shows how close the upstream gets to that ceiling, what it adds
+to the latency, and what CPU both sides burnt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import select
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from .loadgen import LoadResult, RequestSpec, ideal_throughput, run_load
+
+ROOT = Path(__file__).resolve().parents[1]
+HEADERS = {"Authorization": "Bearer bench"}
+BODY: dict[str, Any] = {
+    "model": "gpt-4o-mini",
+    "messages": [{"role": "user", "content": "Say hello in a few words."}],
+    "max_completion_tokens": 16,
+}
+STREAM_BODY = {**BODY, "stream": True, "stream_options": {"include_usage": True}}
+COLUMNS = ("endpoint", "concurrency", "requests", "wall s", "throughput req/s", "ideal req/s", "ratio",
+           "p50 ms", "p95 ms", "p99 ms", "added p99 ms", "errors", "upstream CPU", "loadgen CPU")
+
+
+def parse_levels(text: str) -> list[int]:
+    """``"1,10,100"`` -> ``[1, 10, 100]``, for argparse."""
+    try:
+        levels = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not levels or min(levels) < 1:
+        raise argparse.ArgumentTypeError(f"concurrency levels must be integers >= 1, got {text!r}")
+    return levels
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m support.bench_upstream",
+        description="Measure the bundled upstream against the closed-loop ceiling concurrency / latency. "
+        "Exits 1 if any request failed.",
+    )
+    parser.add_argument("--latency", type=float, default=0.5, help="upstream latency per plain call, s (default: %(default)s)")
+    parser.add_argument("--concurrency", type=parse_levels, default=[1, 10, 100], metavar="C1,C2,...",
+                        help="concurrency levels (default: 1,10,100)")
+    parser.add_argument("--requests", type=int, default=None, metavar="N",
+                        help="requests per level (default: max(20, 20 x concurrency), about 10 s a level at 0.5 s)")
+    parser.add_argument("--stream", action="store_true", help="also measure streamed chat completions")
+    parser.add_argument("--ttft", type=float, default=0.2, help="upstream time to first chunk, s (default: %(default)s)")
+    parser.add_argument("--chunk-delay", type=float, default=0.02, help="upstream delay between chunks, s (default: %(default)s)")
+    parser.add_argument("--json", type=Path, default=None, metavar="PATH", help="also write the results as JSON to PATH")
+    parser.add_argument("--log-level", default="warning", help="the upstream's log level (default: %(default)s)")
+    return parser
+
+
+def start_upstream(args: argparse.Namespace, startup_timeout: float = 30.0) -> tuple[subprocess.Popen[bytes], str]:
+    """Start ``python -m support.upstream`` on a free port and return it with its base URL."""
+    cmd = [sys.executable, "-m", "support.upstream", "--port", "0", "--latency", str(args.latency),
+           "--ttft", str(args.ttft), "--chunk-delay", str(args.chunk_delay), "--log-level", args.log_level]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
+    assert proc.stdout is not None
+    try:
+        ready, _, _ = select.select([proc.stdout], [], [], startup_timeout)
+        line = proc.stdout.readline().decode(errors="replace").strip() if ready else ""
+        if not line.startswith("bundled upstream on "):
+            raise RuntimeError(f"the upstream did not start (first line {line!r}, exit code {proc.poll()})")
+        url = line.split()[3]
+        # The line is printed once the port is bound but before uvicorn listens on it:
+        # until then a connection is refused, so wait for the port to accept one.
+        host, _, port = url.removeprefix("http://").removesuffix("/v1").rpartition(":")
+        deadline = time.monotonic() + startup_timeout
+        while True:
+            try:
+                socket.create_connection((host, int(port)), timeout=1).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the upstream at {url} never accepted a connection (exit code {proc.poll()})")
+                time.sleep(0.02)
+    except BaseException:
+        stop_upstream(proc)
+        raise
+    # Keep draining its stdout so that a chatty child can never block on a full pipe.
+    threading.Thread(target=lambda: [sys.stderr.buffer.write(b) for b in proc.stdout], daemon=True).start()  # type: ignore[union-attr]
+    return proc, url
+
+
+def stop_upstream(proc: subprocess.Popen[bytes]) -> None:
+    """Terminate the upstream and reap it; kill it if it does not stop within 5 s."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, from /proc (NaN where there is no /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return math.nan
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def count_stream_events(url: str) -> int:
+    """How many ``data:`` events (before ``[DONE]``) one streamed reply has: its ideal
+    duration is ttft + (events - 1) x chunk_delay."""
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session, session.post(url, json=STREAM_BODY, headers=HEADERS) as response:
+        text = await response.text()
+    return sum(1 for line in text.splitlines() if line.startswith("data:") and line != "data: [DONE]")
+
+
+async def measure(url: str, pid: int, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Warm up, then run every (endpoint, concurrency) level; one row per level."""
+    endpoint = f"{url}/chat/completions"
+    plans = [("chat", RequestSpec("POST", endpoint, BODY, HEADERS), args.latency)]
+    if args.stream:
+        events = await count_stream_events(endpoint)
+        stream_latency = args.ttft + (events - 1) * args.chunk_delay
+        plans.append(("chat stream", RequestSpec("POST", endpoint, STREAM_BODY, HEADERS), stream_latency))
+    rows = []
+    for name, spec, latency in plans:
+        warmup = await run_load(spec, concurrency=5, n_requests=10, timeout_s=30 + 4 * latency)
+        if warmup.errors:
+            raise RuntimeError(f"warm-up of {name} failed: {dict(warmup.statuses)}")
+        for concurrency in args.concurrency:
+            n = args.requests or max(20, 20 * concurrency)
+            print(f"{name}: {n} requests at concurrency {concurrency} ...", file=sys.stderr, flush=True)
+            up0, me0 = cpu_seconds(pid), time.process_time()
+            result = await run_load(spec, concurrency=concurrency, n_requests=n,
+                                    timeout_s=30 + 3 * math.ceil(n / concurrency) * latency)
+            up1, me1 = cpu_seconds(pid), time.process_time()
+            rows.append(row(name, result, latency, up1 - up0, me1 - me0))
+    return rows
+
+
+def row(endpoint: str, result: LoadResult, latency: float, upstream_cpu_s: float, loadgen_cpu_s: float) -> dict[str, Any]:
+    ideal = ideal_throughput(result.concurrency, latency)
+    wall = result.wall_s or math.nan
+    return {
+        "endpoint": endpoint,
+        "latency_s": latency,
+        **result.to_dict(),
+        "ideal_rps": ideal,
+        "ratio": result.throughput / ideal,
+        "added_p99_ms": (result.p99 - latency) * 1000,
+        "upstream_cpu_s": upstream_cpu_s,
+        "upstream_cpu_pct": 100 * upstream_cpu_s / wall,  # % of one core
+        "loadgen_cpu_s": loadgen_cpu_s,
+        "loadgen_cpu_pct": 100 * loadgen_cpu_s / wall,
+    }
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    """The rows as a Markdown table; CPU is in % of one core over the level's wall time."""
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "|".join("---:" if c != "endpoint" else "---" for c in COLUMNS) + "|"]
+    for r in rows:
+        ms = [f"{r[k] * 1000:.0f}" if r[k] is not None else "-" for k in ("p50_s", "p95_s", "p99_s")]
+        cells = [r["endpoint"], str(r["concurrency"]), str(r["completed"]), f"{r['wall_s']:.2f}",
+                 f"{r['throughput_rps']:.1f}", f"{r['ideal_rps']:.1f}", f"{100 * r['ratio']:.1f}%", *ms,
+                 f"{r['added_p99_ms']:.1f}", str(r["errors"]), f"{r['upstream_cpu_pct']:.0f}%", f"{r['loadgen_cpu_pct']:.0f}%"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _run(coro: Any) -> Any:
+    try:
+        import uvloop
+
+        factory = uvloop.new_event_loop
+    except ImportError:
+        factory = None
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(coro)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.latency <= 0:
+        parser.error("--latency must be > 0 (the ideal throughput is concurrency / latency)")
+    if args.requests is not None and args.requests < 1:
+        parser.error("--requests must be >= 1")
+    try:
+        proc, url = start_upstream(args)
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"upstream pid {proc.pid} on {url} (latency {args.latency} s)", file=sys.stderr, flush=True)
+    try:
+        rows = _run(measure(url, proc.pid, args))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        stop_upstream(proc)
+    print(format_table(rows))
+    if args.json is not None:
+        report = {"upstream": {"url": url, "pid": proc.pid, "latency_s": args.latency, "ttft_s": args.ttft,
+                               "chunk_delay_s": args.chunk_delay}, "cpus": os.cpu_count(), "levels": rows}
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    return 1 if any(r["errors"] for r in rows) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,211 @@
+"""A closed-loop HTTP load generator that is cheap enough never to be the bottleneck.
+
+Closed loop: exactly `concurrency` workers, each sending its next request as soon as
+the previous one completes, so throughput can never exceed ``concurrency / latency``
+(see `ideal_throughput`). Measuring how close a server gets to that ceiling shows
+whether the server (or anything between) adds queueing.
+
+One `aiohttp.ClientSession`, keep-alive connections, an unlimited connector and a body
+serialized once: the client's cost per request is a small fraction of a millisecond.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+__all__ = ["DEADLINE", "LoadResult", "RequestSpec", "ideal_throughput", "run_load", "run_load_sync"]
+
+DEADLINE = "DeadlineExceeded"  # status of a request still in flight when `timeout_s` ran out
+
+
+@dataclass(frozen=True)
+class RequestSpec:
+    """The one request every worker sends, again and again."""
+
+    method: str
+    url: str
+    json: Any | None = None  # serialized once per run, not once per request
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class LoadResult:
+    """What a run measured. Failures count as completed requests with their latency."""
+
+    concurrency: int
+    n_requests: int  # requests asked for; `completed` may be fewer after the deadline
+    wall_s: float = 0.0  # first send to last completion
+    latencies_s: list[float] = field(default_factory=list)  # completion order, failures included
+    statuses: Counter[int | str] = field(default_factory=Counter)  # HTTP status or exception class name
+    errors: int = 0  # exceptions, HTTP status >= 400, and requests cut by the deadline
+    timed_out: bool = False
+
+    @property
+    def completed(self) -> int:
+        return len(self.latencies_s)
+
+    @property
+    def ok(self) -> int:
+        """Requests answered with an HTTP status below 400."""
+        return sum(n for k, n in self.statuses.items() if isinstance(k, int) and k < 400)
+
+    @property
+    def throughput(self) -> float:
+        """Completed requests per second of wall time (0 if nothing completed)."""
+        return self.completed / self.wall_s if self.wall_s > 0 else 0.0
+
+    def percentile(self, p: float) -> float:
+        """The p-th percentile (0..100) of latencies by linear interpolation between the
+        closest ranks (numpy's default, ``method="linear"``); NaN when there are none."""
+        if not 0 <= p <= 100:
+            raise ValueError(f"percentile must be between 0 and 100, got {p}")
+        xs = sorted(self.latencies_s)
+        if not xs:
+            return math.nan
+        h = (len(xs) - 1) * p / 100
+        lo = math.floor(h)
+        hi = min(lo + 1, len(xs) - 1)
+        return xs[lo] + (h - lo) * (xs[hi] - xs[lo])
+
+    @property
+    def p50(self) -> float:
+        return self.percentile(50)
+
+    @property
+    def p95(self) -> float:
+        return self.percentile(95)
+
+    @property
+    def p99(self) -> float:
+        return self.percentile(99)
+
+    def to_dict(self, *, include_latencies: bool = False) -> dict[str, Any]:
+        """A JSON-serializable summary (NaN becomes None; status keys become strings)."""
+
+        out: dict[str, Any] = {
+            "concurrency": self.concurrency,
+            "n_requests": self.n_requests,
+            "completed": self.completed,
+            "ok": self.ok,
+            "errors": self.errors,
+            "timed_out": self.timed_out,
+            "wall_s": self.wall_s,
+            "throughput_rps": self.throughput,
+            **{f"p{p}_s": None if math.isnan(v := self.percentile(p)) else v for p in (50, 95, 99)},
+            "max_s": max(self.latencies_s, default=None),
+            "statuses": {str(k): n for k, n in sorted(self.statuses.items(), key=lambda kv: str(kv[0]))},
+        }
+        if include_latencies:
+            out["latencies_s"] = list(self.latencies_s)
+        return out
+
+
+def ideal_throughput(concurrency: int, latency_s: float) -> float:
+    """The closed-loop ceiling: each of `concurrency` workers completes one request per `latency_s`."""
+    if latency_s <= 0:
+        raise ValueError(f"latency_s must be > 0, got {latency_s}")
+    return concurrency / latency_s
+
+
+async def run_load(
+    spec: RequestSpec,
+    *,
+    concurrency: int,
+    n_requests: int,
+    timeout_s: float = 60.0,
+    session: aiohttp.ClientSession | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> LoadResult:
+    """Send `n_requests` copies of `spec` from `concurrency` closed-loop workers.
+
+    Each response body is read in full. After `timeout_s` the workers still running are
+    cancelled and their in-flight requests recorded as `DEADLINE` errors, so a stuck
+    server cannot hang the caller. `on_progress(completed, n_requests)` is called after
+    each completion. A `session` passed in is used as is and left open.
+    """
+    for name, value in (("concurrency", concurrency), ("n_requests", n_requests)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    if not timeout_s > 0:
+        raise ValueError(f"timeout_s must be > 0, got {timeout_s!r}")
+
+    body = None if spec.json is None else json.dumps(spec.json).encode()
+    headers = dict(spec.headers)
+    if body is not None and not any(k.lower() == "content-type" for k in headers):
+        headers["Content-Type"] = "application/json"
+    result = LoadResult(concurrency=concurrency, n_requests=n_requests)
+    started = 0
+    first_send = last_done = math.nan
+
+    def record(t0: float, status: int | str) -> None:
+        nonlocal last_done
+        last_done = time.perf_counter()
+        result.latencies_s.append(last_done - t0)
+        result.statuses[status] += 1
+        if not isinstance(status, int) or status >= 400:
+            result.errors += 1
+        if on_progress is not None:
+            on_progress(result.completed, n_requests)
+
+    async def worker(client: aiohttp.ClientSession) -> None:
+        nonlocal started, first_send
+        while started < n_requests:
+            started += 1
+            t0 = time.perf_counter()
+            if math.isnan(first_send):
+                first_send = t0
+            status: int | str
+            try:
+                async with client.request(spec.method, spec.url, data=body, headers=headers) as response:
+                    await response.read()
+                    status = response.status
+            except asyncio.CancelledError:
+                record(t0, DEADLINE)
+                raise
+            except Exception as exc:  # the failure is the measurement: count it, keep going
+                status = type(exc).__name__
+            record(t0, status)
+
+    own = session is None
+    client = session or aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=0, force_close=False),  # 0: never caps concurrency
+        timeout=aiohttp.ClientTimeout(total=None),  # the run's deadline bounds every request
+    )
+    try:
+        tasks = [asyncio.create_task(worker(client)) for _ in range(concurrency)]
+        try:
+            done, pending = await asyncio.wait(tasks, timeout=timeout_s, return_when=asyncio.FIRST_EXCEPTION)
+        finally:  # also when run_load itself is cancelled: never leave workers behind
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        result.timed_out = bool(pending) and not any(t.exception() for t in done)
+        for task in done:
+            if (exc := task.exception()) is not None:  # a bug (e.g. in on_progress), not a failed request
+                raise exc
+    finally:
+        if own:
+            await client.close()
+    result.wall_s = 0.0 if math.isnan(first_send) else last_done - first_send
+    return result
+
+
+def run_load_sync(spec: RequestSpec, **kwargs: Any) -> LoadResult:
+    """`run_load` for scripts: runs its own event loop (uvloop when installed)."""
+    try:
+        import uvloop
+
+        loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = uvloop.new_event_loop
+    except ImportError:
+        loop_factory = None
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        return runner.run(run_load(spec, **kwargs))

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .loadgen import LoadResult, RequestSpec, ideal_throughput, run_load
+from .loadgen import LoadResult, RequestSpec, ideal_throughput, new_session, run_load
 
 ROOT = Path(__file__).resolve().parents[1]
 HEADERS = {"Authorization": "Bearer bench"}
@@ -35,7 +35,7 @@ BODY: dict[str, Any] = {
 }
 STREAM_BODY = {**BODY, "stream": True, "stream_options": {"include_usage": True}}
 COLUMNS = ("endpoint", "concurrency", "requests", "wall s", "throughput req/s", "ideal req/s", "ratio",
-           "p50 ms", "p95 ms", "p99 ms", "added p99 ms", "errors", "upstream CPU", "loadgen CPU")
+           "p50 ms", "p95 ms", "p99 ms", "added p99 ms", "errors", "upstream CPU", "loadgen CPU", "CPU stall")
 
 
 def parse_levels(text: str) -> list[int]:
@@ -120,12 +120,20 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def cpu_stall_seconds() -> float:
+    """Seconds during which some runnable task waited for a CPU, machine-wide (Linux PSI;
+    NaN without it): high values mean other processes competed with this measurement."""
+    try:
+        some = Path("/proc/pressure/cpu").read_text().splitlines()[0]
+    except (OSError, IndexError):
+        return math.nan
+    return int(some.rpartition("total=")[2]) / 1e6
+
+
 async def count_stream_events(url: str) -> int:
     """How many ``data:`` events (before ``[DONE]``) one streamed reply has: its ideal
     duration is ttft + (events - 1) x chunk_delay."""
-    import aiohttp
-
-    async with aiohttp.ClientSession() as session, session.post(url, json=STREAM_BODY, headers=HEADERS) as response:
+    async with new_session() as session, session.post(url, json=STREAM_BODY, headers=HEADERS) as response:
         text = await response.text()
     return sum(1 for line in text.splitlines() if line.startswith("data:") and line != "data: [DONE]")
 
@@ -140,21 +148,26 @@ async def measure(url: str, pid: int, args: argparse.Namespace) -> list[dict[str
         plans.append(("chat stream", RequestSpec("POST", endpoint, STREAM_BODY, HEADERS), stream_latency))
     rows = []
     for name, spec, latency in plans:
-        warmup = await run_load(spec, concurrency=5, n_requests=10, timeout_s=30 + 4 * latency)
-        if warmup.errors:
-            raise RuntimeError(f"warm-up of {name} failed: {dict(warmup.statuses)}")
         for concurrency in args.concurrency:
             n = args.requests or max(20, 20 * concurrency)
             print(f"{name}: {n} requests at concurrency {concurrency} ...", file=sys.stderr, flush=True)
-            up0, me0 = cpu_seconds(pid), time.process_time()
-            result = await run_load(spec, concurrency=concurrency, n_requests=n,
-                                    timeout_s=30 + 3 * math.ceil(n / concurrency) * latency)
-            up1, me1 = cpu_seconds(pid), time.process_time()
-            rows.append(row(name, result, latency, up1 - up0, me1 - me0))
+            async with new_session() as session:
+                # Warm-up: open `concurrency` keep-alive connections (as a long-running
+                # service has) and check the request is answered, before measuring.
+                warmup = await run_load(spec, concurrency=concurrency, n_requests=concurrency,
+                                        timeout_s=30 + 4 * latency, session=session)
+                if warmup.errors:
+                    raise RuntimeError(f"warm-up of {name} failed: {dict(warmup.statuses)}")
+                up0, me0, st0 = cpu_seconds(pid), time.process_time(), cpu_stall_seconds()
+                result = await run_load(spec, concurrency=concurrency, n_requests=n, session=session,
+                                        timeout_s=30 + 3 * math.ceil(n / concurrency) * latency)
+                up1, me1, st1 = cpu_seconds(pid), time.process_time(), cpu_stall_seconds()
+            rows.append(row(name, result, latency, up1 - up0, me1 - me0, st1 - st0))
     return rows
 
 
-def row(endpoint: str, result: LoadResult, latency: float, upstream_cpu_s: float, loadgen_cpu_s: float) -> dict[str, Any]:
+def row(endpoint: str, result: LoadResult, latency: float, upstream_cpu_s: float, loadgen_cpu_s: float,
+        stall_s: float) -> dict[str, Any]:
     ideal = ideal_throughput(result.concurrency, latency)
     wall = result.wall_s or math.nan
     return {
@@ -168,17 +181,19 @@ def row(endpoint: str, result: LoadResult, latency: float, upstream_cpu_s: float
         "upstream_cpu_pct": 100 * upstream_cpu_s / wall,  # % of one core
         "loadgen_cpu_s": loadgen_cpu_s,
         "loadgen_cpu_pct": 100 * loadgen_cpu_s / wall,
+        "cpu_stall_pct": 100 * stall_s / wall,  # PSI "some": share of time a task waited for a CPU
     }
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
-    """The rows as a Markdown table; CPU is in % of one core over the level's wall time."""
+    """The rows as a Markdown table. CPU is in % of one core over the level's wall time;
+    CPU stall is the share of that time some task on the machine waited for a CPU."""
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "|".join("---:" if c != "endpoint" else "---" for c in COLUMNS) + "|"]
     for r in rows:
         ms = [f"{r[k] * 1000:.0f}" if r[k] is not None else "-" for k in ("p50_s", "p95_s", "p99_s")]
         cells = [r["endpoint"], str(r["concurrency"]), str(r["completed"]), f"{r['wall_s']:.2f}",
                  f"{r['throughput_rps']:.1f}", f"{r['ideal_rps']:.1f}", f"{100 * r['ratio']:.1f}%", *ms,
-                 f"{r['added_p99_ms']:.1f}", str(r["errors"]), f"{r['upstream_cpu_pct']:.0f}%", f"{r['loadgen_cpu_pct']:.0f}%"]
+                 f"{r['added_p99_ms']:.1f}", str(r["errors"]), f"{r['upstream_cpu_pct']:.0f}%", f"{r['loadgen_cpu_pct']:.0f}%", f"{r['cpu_stall_pct']:.0f}%"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

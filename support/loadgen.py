@@ -22,7 +22,7 @@ from typing import Any
 
 import aiohttp
 
-__all__ = ["DEADLINE", "LoadResult", "RequestSpec", "ideal_throughput", "run_load", "run_load_sync"]
+__all__ = ["DEADLINE", "LoadResult", "RequestSpec", "ideal_throughput", "new_session", "run_load", "run_load_sync"]
 
 DEADLINE = "DeadlineExceeded"  # status of a request still in flight when `timeout_s` ran out
 
@@ -116,6 +116,16 @@ def ideal_throughput(concurrency: int, latency_s: float) -> float:
     return concurrency / latency_s
 
 
+def new_session() -> aiohttp.ClientSession:
+    """The session `run_load` makes when given none. Pass your own to keep warm
+    connections across runs (warm-up, then measure)."""
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=0, force_close=False),  # 0: never caps concurrency; keep-alive
+        timeout=aiohttp.ClientTimeout(total=None),  # run_load's deadline bounds every request
+        cookie_jar=aiohttp.DummyCookieJar(),  # nothing to remember between requests
+    )
+
+
 async def run_load(
     spec: RequestSpec,
     *,
@@ -176,10 +186,7 @@ async def run_load(
             record(t0, status)
 
     own = session is None
-    client = session or aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=0, force_close=False),  # 0: never caps concurrency
-        timeout=aiohttp.ClientTimeout(total=None),  # the run's deadline bounds every request
-    )
+    client = session or new_session()
     try:
         tasks = [asyncio.create_task(worker(client)) for _ in range(concurrency)]
         try:

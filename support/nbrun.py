@@ -10,6 +10,7 @@ nbclient honours the tag, so papermill only parameterizes and nbclient executes.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
 import sys
 import time
@@ -78,18 +79,14 @@ def check_parameters(parameters: Mapping[str, Any]) -> None:
 
 
 def parse_value(text: str) -> Any:
-    """Type a ``-p`` value exactly like papermill's CLI: True/False/None, int, float, else str.
+    """Type a ``-p`` value like papermill's CLI: True/False/None, int, float, else the string.
 
-    (Not YAML: ``yaml.safe_load("None")`` is the string "None", and "no" would become False.)
-    """
-    literals: dict[str, Any] = {"True": True, "False": False, "None": None}
-    if text in literals:
-        return literals[text]
+    Not YAML, where "None" stays a string and "no" becomes False."""
+    if text in ("True", "False", "None"):
+        return {"True": True, "False": False, "None": None}[text]
     for kind in (int, float):
-        try:
+        with contextlib.suppress(ValueError):
             return kind(text)
-        except ValueError:
-            pass
     return text
 
 
@@ -125,12 +122,9 @@ def run_notebook(path: str | Path, parameters: Mapping[str, Any] | None = None, 
     path, parameters = Path(path), dict(parameters or {})
     check_parameters(parameters)  # before anything runs or is written
     nb = _load(path, parameters)
-    running: list[int] = []
-
-    def track(cell: nbformat.NotebookNode, cell_index: int) -> None:
-        running.append(cell_index)
-
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", on_cell_execute=track,
+    running: list[int] = []  # indexes of cells started, to name the failing one
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                            on_cell_execute=lambda cell, cell_index: running.append(cell_index),
                             resources={"metadata": {"path": str(cwd or path.parent)}})
     try:
         client.execute()
@@ -138,9 +132,9 @@ def run_notebook(path: str | Path, parameters: Mapping[str, Any] | None = None, 
         if isinstance(exc, CellExecutionError):
             ename, evalue = exc.ename, exc.evalue
         elif isinstance(exc, CellTimeoutError):
-            ename, evalue = "CellTimeoutError", f"cell timed out after {timeout:g} s (the timeout is per cell)"
+            ename, evalue = "CellTimeoutError", f"timed out after {timeout:g} s (the timeout is per cell)"
         else:
-            ename, evalue = "DeadKernelError", "the kernel died in this cell (os._exit, crash or out of memory?)"
+            ename, evalue = "DeadKernelError", "the kernel died (os._exit, a crash, out of memory?)"
         if output_path is not None and Path(output_path).resolve() != path.resolve():
             _write(nb, Path(output_path))
         index = running[-1] if running else None
@@ -160,8 +154,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--output-dir", type=Path, metavar="DIR", help="write executed notebooks here")
     where.add_argument("--inplace", action="store_true", help="overwrite each notebook with its run")
-    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                        help="typed like papermill: True/False/None, int, float, else a string")
+    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
+                        metavar=("NAME", "VALUE"), help="typed like papermill: True/False/None/int/float/str")
     parser.add_argument("-y", "--yaml", metavar="YAML", help="a YAML mapping, e.g. '{A: 1, B: x}'; -p wins")
     parser.add_argument("--timeout", type=float, default=600, metavar="S", help="per-cell timeout (600)")
     args = parser.parse_args(argv)
@@ -175,8 +169,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(" ".join(str(exc).split()))
     if missing := [nb for nb in args.notebooks if not Path(nb).is_file()]:
         parser.error(f"notebook not found: {', '.join(missing)}")
-    names = [Path(nb).name for nb in args.notebooks]
-    if args.output_dir and len(set(names)) < len(names):
+    if args.output_dir and len({Path(nb).name for nb in args.notebooks}) < len(args.notebooks):
         parser.error("two notebooks share a file name and would overwrite each other in --output-dir")
     args.params = params
     return args
@@ -194,8 +187,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"ok    {notebook} -> {out} ({time.perf_counter() - start:.1f} s)", flush=True)
         except Exception as exc:  # noqa: BLE001 - report it, keep running the others
             failed = True
-            message = exc if isinstance(exc, NotebookRunError) else f"{notebook}: {type(exc).__name__}: {exc}"
-            print(f"FAIL  {notebook} ({time.perf_counter() - start:.1f} s): {message}", flush=True)
+            why = exc if isinstance(exc, NotebookRunError) else f"{notebook}: {type(exc).__name__}: {exc}"
+            print(f"FAIL  {notebook} ({time.perf_counter() - start:.1f} s): {why}", flush=True)
     return 1 if failed else 0
 
 

@@ -81,7 +81,10 @@ def main(argv: list[str] | None = None) -> int:
     host, port = sock.getsockname()[:2]
     print(f"bundled upstream on http://{host}:{port}/v1 (latency {settings.latency} s)", flush=True)
     config = uvicorn.Config(UpstreamApp(settings), log_level=args.log_level, access_log=False)
-    uvicorn.Server(config).run(sockets=[sock])
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    except KeyboardInterrupt:  # Ctrl-C: uvicorn has shut down cleanly, then re-raised SIGINT
+        return 130
     return 0
 
 

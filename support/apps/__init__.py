@@ -1,0 +1,16 @@
+"""The example services the runbook shows and runs, one FastAPI app per module.
+
+Broken on purpose (the doctor must flag these):
+    broken_await       ``await`` on the sync client: TypeError, after the call was made
+    silent_blocking    the sync client inside ``async def``: no error, the loop blocks
+    loop_closed        a module-level AsyncOpenAI reused across event loops
+
+The fixes:
+    fix_sync_route     a plain ``def`` route: FastAPI runs it on AnyIO's thread pool
+    fix_to_thread      ``asyncio.to_thread``: the loop's default executor
+    fix_to_thread_sized  the same with an executor sized for the load
+    fix_async_client   ``AsyncOpenAI``, created in the lifespan and awaited (recommended)
+
+Each reads the SDK's own variables, ``OPENAI_API_KEY`` and ``OPENAI_BASE_URL``, plus
+``OPENAI_MODEL`` for the model, and serves ``POST /chat`` and ``GET /health``.
+"""

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
 import json
 import math
 import os
 import select
+import signal
 import socket
 import subprocess
 import sys
@@ -23,6 +25,8 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+
+import aiohttp
 
 from .loadgen import LoadResult, RequestSpec, ideal_throughput, new_session, run_load
 
@@ -54,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m support.bench_upstream",
         description="Measure the bundled upstream against the closed-loop ceiling concurrency / latency. "
         "Exits 1 if any request failed.",
+        epilog="Columns: ideal = concurrency / latency; ratio = throughput / ideal; added p99 = p99 - latency; "
+        "upstream/loadgen CPU = % of one core; CPU stall = share of the time some task on the machine waited "
+        "for a CPU (Linux PSI): high values mean other processes disturbed the measurement.",
     )
     parser.add_argument("--latency", type=float, default=0.5, help="upstream latency per plain call, s (default: %(default)s)")
     parser.add_argument("--concurrency", type=parse_levels, default=[1, 10, 100], metavar="C1,C2,...",
@@ -64,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--ttft", type=float, default=0.2, help="upstream time to first chunk, s (default: %(default)s)")
     parser.add_argument("--chunk-delay", type=float, default=0.02, help="upstream delay between chunks, s (default: %(default)s)")
     parser.add_argument("--json", type=Path, default=None, metavar="PATH", help="also write the results as JSON to PATH")
-    parser.add_argument("--log-level", default="warning", help="the upstream's log level (default: %(default)s)")
+    parser.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"],
+                        help="the upstream's log level (default: %(default)s)")
     return parser
 
 
@@ -72,7 +80,9 @@ def start_upstream(args: argparse.Namespace, startup_timeout: float = 30.0) -> t
     """Start ``python -m support.upstream`` on a free port and return it with its base URL."""
     cmd = [sys.executable, "-m", "support.upstream", "--port", "0", "--latency", str(args.latency),
            "--ttft", str(args.ttft), "--chunk-delay", str(args.chunk_delay), "--log-level", args.log_level]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
+    # Its own session: a Ctrl-C in the terminal reaches the bench only, which stops the upstream itself.
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            start_new_session=True, preexec_fn=_die_with_parent)
     assert proc.stdout is not None
     try:
         ready, _, _ = select.select([proc.stdout], [], [], startup_timeout)
@@ -98,6 +108,14 @@ def start_upstream(args: argparse.Namespace, startup_timeout: float = 30.0) -> t
     # Keep draining its stdout so that a chatty child can never block on a full pipe.
     threading.Thread(target=lambda: [sys.stderr.buffer.write(b) for b in proc.stdout], daemon=True).start()  # type: ignore[union-attr]
     return proc, url
+
+
+def _die_with_parent() -> None:
+    """In the child, Linux only: get SIGTERM when the bench dies, even by SIGKILL."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def stop_upstream(proc: subprocess.Popen[bytes]) -> None:
@@ -168,12 +186,10 @@ async def measure(url: str, pid: int, args: argparse.Namespace) -> list[dict[str
 
 def row(endpoint: str, result: LoadResult, latency: float, upstream_cpu_s: float, loadgen_cpu_s: float,
         stall_s: float) -> dict[str, Any]:
+    """One level's JSON-ready figures: NaN (no /proc, nothing completed) becomes None."""
     ideal = ideal_throughput(result.concurrency, latency)
     wall = result.wall_s or math.nan
-    return {
-        "endpoint": endpoint,
-        "latency_s": latency,
-        **result.to_dict(),
+    figures = {
         "ideal_rps": ideal,
         "ratio": result.throughput / ideal,
         "added_p99_ms": (result.p99 - latency) * 1000,
@@ -183,17 +199,23 @@ def row(endpoint: str, result: LoadResult, latency: float, upstream_cpu_s: float
         "loadgen_cpu_pct": 100 * loadgen_cpu_s / wall,
         "cpu_stall_pct": 100 * stall_s / wall,  # PSI "some": share of time a task waited for a CPU
     }
+    return {"endpoint": endpoint, "latency_s": latency, **result.to_dict(),
+            **{k: None if math.isnan(v) else v for k, v in figures.items()}}
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
     """The rows as a Markdown table. CPU is in % of one core over the level's wall time;
     CPU stall is the share of that time some task on the machine waited for a CPU."""
+
+    def cell(value: float | None, template: str, scale: float = 1) -> str:
+        return "-" if value is None else template.format(value * scale)
+
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "|".join("---:" if c != "endpoint" else "---" for c in COLUMNS) + "|"]
     for r in rows:
-        ms = [f"{r[k] * 1000:.0f}" if r[k] is not None else "-" for k in ("p50_s", "p95_s", "p99_s")]
-        cells = [r["endpoint"], str(r["concurrency"]), str(r["completed"]), f"{r['wall_s']:.2f}",
-                 f"{r['throughput_rps']:.1f}", f"{r['ideal_rps']:.1f}", f"{100 * r['ratio']:.1f}%", *ms,
-                 f"{r['added_p99_ms']:.1f}", str(r["errors"]), f"{r['upstream_cpu_pct']:.0f}%", f"{r['loadgen_cpu_pct']:.0f}%", f"{r['cpu_stall_pct']:.0f}%"]
+        cells = [r["endpoint"], str(r["concurrency"]), str(r["completed"]), cell(r["wall_s"], "{:.2f}"),
+                 cell(r["throughput_rps"], "{:.1f}"), cell(r["ideal_rps"], "{:.1f}"), cell(r["ratio"], "{:.1f}%", 100),
+                 *(cell(r[k], "{:.0f}", 1000) for k in ("p50_s", "p95_s", "p99_s")), cell(r["added_p99_ms"], "{:.1f}"),
+                 str(r["errors"]), *(cell(r[k], "{:.0f}%") for k in ("upstream_cpu_pct", "loadgen_cpu_pct", "cpu_stall_pct"))]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -216,23 +238,25 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--latency must be > 0 (the ideal throughput is concurrency / latency)")
     if args.requests is not None and args.requests < 1:
         parser.error("--requests must be >= 1")
+    proc = None
     try:
         proc, url = start_upstream(args)
-    except RuntimeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(f"upstream pid {proc.pid} on {url} (latency {args.latency} s)", file=sys.stderr, flush=True)
-    try:
+        print(f"upstream pid {proc.pid} on {url} (latency {args.latency} s)", file=sys.stderr, flush=True)
         rows = _run(measure(url, proc.pid, args))
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except RuntimeError as exc:
+    except (RuntimeError, OSError, aiohttp.ClientError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    finally:
-        stop_upstream(proc)
+    finally:  # always, whatever happened above
+        if proc is not None:
+            stop_upstream(proc)
     print(format_table(rows))
+    worst = max((r["cpu_stall_pct"] for r in rows if r["cpu_stall_pct"] is not None), default=0.0)
+    if worst > 10:
+        print(f"\nNote: other processes competed for the CPUs (CPU stall up to {worst:.0f}% of a level's time), "
+              "so throughput and tails are pessimistic: rerun on a quiet machine.")
     if args.json is not None:
         report = {"upstream": {"url": url, "pid": proc.pid, "latency_s": args.latency, "ttft_s": args.ttft,
                                "chunk_delay_s": args.chunk_delay}, "cpus": os.cpu_count(), "levels": rows}

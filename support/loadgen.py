@@ -1,12 +1,9 @@
-"""A closed-loop HTTP load generator that is cheap enough never to be the bottleneck.
+"""A closed-loop HTTP load generator, cheap enough not to be the bottleneck.
 
-Closed loop: exactly `concurrency` workers, each sending its next request as soon as
-the previous one completes, so throughput can never exceed ``concurrency / latency``
-(see `ideal_throughput`). Measuring how close a server gets to that ceiling shows
-whether the server (or anything between) adds queueing.
-
-One `aiohttp.ClientSession`, keep-alive connections, an unlimited connector and a body
-serialized once: the client's cost per request is a small fraction of a millisecond.
+Exactly `concurrency` workers each send their next request as soon as the previous one
+completes, so throughput cannot exceed ``concurrency / latency`` (`ideal_throughput`);
+how close a server gets to that ceiling shows how much it adds. One aiohttp session,
+keep-alive connections, no connector limit, the body serialized once per run.
 """
 
 from __future__ import annotations
@@ -51,6 +48,7 @@ class LoadResult:
 
     @property
     def completed(self) -> int:
+        """Requests that finished: answered, failed, or cut by the deadline."""
         return len(self.latencies_s)
 
     @property
@@ -72,9 +70,8 @@ class LoadResult:
         if not xs:
             return math.nan
         h = (len(xs) - 1) * p / 100
-        lo = math.floor(h)
-        hi = min(lo + 1, len(xs) - 1)
-        return xs[lo] + (h - lo) * (xs[hi] - xs[lo])
+        lo = int(h)
+        return xs[lo] + (h - lo) * (xs[min(lo + 1, len(xs) - 1)] - xs[lo])
 
     @property
     def p50(self) -> float:
@@ -90,15 +87,9 @@ class LoadResult:
 
     def to_dict(self, *, include_latencies: bool = False) -> dict[str, Any]:
         """A JSON-serializable summary (NaN becomes None; status keys become strings)."""
-
+        fields = ("concurrency", "n_requests", "completed", "ok", "errors", "timed_out", "wall_s")
         out: dict[str, Any] = {
-            "concurrency": self.concurrency,
-            "n_requests": self.n_requests,
-            "completed": self.completed,
-            "ok": self.ok,
-            "errors": self.errors,
-            "timed_out": self.timed_out,
-            "wall_s": self.wall_s,
+            **{name: getattr(self, name) for name in fields},
             "throughput_rps": self.throughput,
             **{f"p{p}_s": None if math.isnan(v := self.percentile(p)) else v for p in (50, 95, 99)},
             "max_s": max(self.latencies_s, default=None),
@@ -117,8 +108,8 @@ def ideal_throughput(concurrency: int, latency_s: float) -> float:
 
 
 def new_session() -> aiohttp.ClientSession:
-    """The session `run_load` makes when given none. Pass your own to keep warm
-    connections across runs (warm-up, then measure)."""
+    """The session `run_load` makes when given none; create one yourself (inside a
+    coroutine) to keep connections warm across runs: warm up, then measure."""
     return aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=0, force_close=False),  # 0: never caps concurrency; keep-alive
         timeout=aiohttp.ClientTimeout(total=None),  # run_load's deadline bounds every request
@@ -126,22 +117,14 @@ def new_session() -> aiohttp.ClientSession:
     )
 
 
-async def run_load(
-    spec: RequestSpec,
-    *,
-    concurrency: int,
-    n_requests: int,
-    timeout_s: float = 60.0,
-    session: aiohttp.ClientSession | None = None,
-    on_progress: Callable[[int, int], None] | None = None,
-) -> LoadResult:
-    """Send `n_requests` copies of `spec` from `concurrency` closed-loop workers.
-
-    Each response body is read in full. After `timeout_s` the workers still running are
-    cancelled and their in-flight requests recorded as `DEADLINE` errors, so a stuck
-    server cannot hang the caller. `on_progress(completed, n_requests)` is called after
-    each completion. A `session` passed in is used as is and left open.
-    """
+async def run_load(spec: RequestSpec, *, concurrency: int, n_requests: int, timeout_s: float = 60.0,
+                   session: aiohttp.ClientSession | None = None,
+                   on_progress: Callable[[int, int], None] | None = None) -> LoadResult:
+    """Send `n_requests` copies of `spec` from `concurrency` closed-loop workers, reading
+    each body in full. At `timeout_s` the workers still running are cancelled and their
+    in-flight requests counted as `DEADLINE` errors: a stuck server cannot hang the caller.
+    `on_progress(completed, n_requests)` follows each completion. A `session` passed in is
+    used as is (warm connections) and left open."""
     for name, value in (("concurrency", concurrency), ("n_requests", n_requests)):
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
@@ -153,8 +136,7 @@ async def run_load(
     if body is not None and not any(k.lower() == "content-type" for k in headers):
         headers["Content-Type"] = "application/json"
     result = LoadResult(concurrency=concurrency, n_requests=n_requests)
-    started = 0
-    first_send = last_done = math.nan
+    started, first_send, last_done = 0, math.nan, math.nan
 
     def record(t0: float, status: int | str) -> None:
         nonlocal last_done
@@ -185,7 +167,6 @@ async def run_load(
                 status = type(exc).__name__
             record(t0, status)
 
-    own = session is None
     client = session or new_session()
     try:
         tasks = [asyncio.create_task(worker(client)) for _ in range(concurrency)]
@@ -200,7 +181,7 @@ async def run_load(
             if (exc := task.exception()) is not None:  # a bug (e.g. in on_progress), not a failed request
                 raise exc
     finally:
-        if own:
+        if session is None:
             await client.close()
     result.wall_s = 0.0 if math.isnan(first_send) else last_done - first_send
     return result
@@ -209,10 +190,8 @@ async def run_load(
 def run_load_sync(spec: RequestSpec, **kwargs: Any) -> LoadResult:
     """`run_load` for scripts: runs its own event loop (uvloop when installed)."""
     try:
-        import uvloop
-
-        loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = uvloop.new_event_loop
+        from uvloop import new_event_loop as loop_factory
     except ImportError:
-        loop_factory = None
+        loop_factory = None  # type: ignore[assignment]
     with asyncio.Runner(loop_factory=loop_factory) as runner:
         return runner.run(run_load(spec, **kwargs))

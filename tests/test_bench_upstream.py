@@ -82,17 +82,28 @@ def test_help_and_bad_arguments():
     assert done.returncode == 2 and "concurrency" in done.stderr
 
 
-def test_ctrl_c_still_stops_the_upstream():
+def start_bench_and_wait_for_upstream() -> tuple[subprocess.Popen[str], int]:
     proc = subprocess.Popen([sys.executable, "-m", "support.bench_upstream", "--latency", "0.5", "--concurrency", "4",
                              "--requests", "400"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = proc.stderr.readline()  # "upstream pid N on URL ...", printed once it accepts connections
+    assert first.startswith("upstream pid "), first
+    time.sleep(1.0)  # into the measurement
+    return proc, int(first.split()[2])
+
+
+def test_ctrl_c_still_stops_the_upstream():
+    proc, pid = start_bench_and_wait_for_upstream()
     try:
-        first = proc.stderr.readline()  # "upstream pid N on URL ...", printed once it accepts connections
-        assert first.startswith("upstream pid "), first
-        pid = int(first.split()[2])
-        time.sleep(1.0)  # into the measurement
-        proc.send_signal(signal.SIGINT)  # to the bench only, as if its own handler had to clean up
+        proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=15)
     finally:
         proc.kill()
     assert proc.returncode == 130, err
+    assert gone(pid)
+
+
+def test_the_upstream_dies_with_a_killed_bench():
+    proc, pid = start_bench_and_wait_for_upstream()
+    proc.kill()  # SIGKILL: no cleanup code runs in the bench
+    proc.communicate(timeout=15)
     assert gone(pid)

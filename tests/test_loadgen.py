@@ -10,6 +10,7 @@ import asyncio
 import json
 import math
 import statistics
+import socket
 import time
 from collections import Counter
 
@@ -18,7 +19,7 @@ import pytest
 from fastapi import FastAPI, Request
 
 from support.loadgen import DEADLINE, LoadResult, RequestSpec, ideal_throughput, new_session, run_load, run_load_sync
-from support.serve import bind_socket, serve_in_thread
+from support.serve import serve_in_thread
 from support.upstream import upstream_in_thread
 
 LATENCY = 0.05
@@ -94,7 +95,8 @@ def test_http_errors_are_counted_by_status(upstream):
 
 
 def test_unreachable_port_is_counted_by_exception_name_without_hanging():
-    sock = bind_socket()  # bound but never listening: connections are refused
+    sock = socket.socket()  # bound but never listening: connections are refused
+    sock.bind(("127.0.0.1", 0))
     try:
         started = time.perf_counter()
         result = run_load_sync(RequestSpec("GET", f"http://127.0.0.1:{sock.getsockname()[1]}/"),

@@ -57,6 +57,14 @@ class Target:
         """An `AsyncOpenAI` client for this target; `options` go to the constructor."""
         return AsyncOpenAI(base_url=self.base_url, api_key=self.api_key, **options)
 
+    def export_sdk_env(self) -> None:
+        """Set the SDK's own variables (OPENAI_BASE_URL, OPENAI_API_KEY, OPENAI_MODEL) in
+        this process, so that services which call ``OpenAI()`` with no arguments, as the
+        example services do, reach this target."""
+        os.environ["OPENAI_BASE_URL"] = self.base_url
+        os.environ["OPENAI_API_KEY"] = self.api_key
+        os.environ["OPENAI_MODEL"] = self.model
+
     def needs_bundled(self, what: str) -> bool:
         """Say so and return False when `what` needs the bundled upstream but this is not it."""
         if not self.bundled:

@@ -1,0 +1,52 @@
+"""Catch the exceptions a served app raised, instead of uvicorn's traceback on stderr.
+
+A route that raises gives its client a bare ``500 Internal Server Error``; the reason
+only appears in the server's log. Notebooks show that reason (and assert it) by
+collecting uvicorn's ``Exception in ASGI application`` records while the block runs.
+Install it *after* starting a server: creating a uvicorn server reconfigures logging.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class AppError:
+    """An exception raised by an app while serving a request."""
+
+    type_name: str
+    message: str
+    created: float  # time.time() when uvicorn logged it
+
+    def __str__(self) -> str:
+        return f"{self.type_name}: {self.message}"
+
+
+class _Collector(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.ERROR)
+        self.errors: list[AppError] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            self.errors.append(AppError(type(exc).__name__, str(exc), record.created))
+
+
+@contextlib.contextmanager
+def app_errors(logger_name: str = "uvicorn.error") -> Iterator[list[AppError]]:
+    """Collect (and keep off stderr) the exceptions uvicorn logs while the block runs."""
+    logger = logging.getLogger(logger_name)
+    collector = _Collector()
+    propagate = logger.propagate
+    logger.addHandler(collector)
+    logger.propagate = False
+    try:
+        yield collector.errors
+    finally:
+        logger.removeHandler(collector)
+        logger.propagate = propagate

@@ -1,8 +1,9 @@
 """Fix A: a plain ``def`` route with the sync client.
 
 FastAPI runs ``def`` routes on AnyIO's worker threads, so the event loop stays free.
-The ceiling is AnyIO's default capacity limiter: 40 threads per process, shared with
-sync dependencies and sync streaming iterators. `THREADS` raises it at startup.
+The ceiling is AnyIO's default capacity limiter: 40 threads per event loop (so per
+worker process), shared with sync dependencies and sync streaming iterators. `THREADS`
+sets it at startup.
 """
 
 import os

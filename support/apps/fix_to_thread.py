@@ -2,8 +2,9 @@
 
 It unblocks the loop, but every call goes through the loop's *default executor*,
 whose size is ``min(32, os.cpu_count() + 4)``: 6 threads on a 2-core machine, so at
-most 6 upstream calls are in flight. A thread cannot be cancelled either: when the
-client disconnects, the call runs (and is billed) to the end.
+most 6 upstream calls are in flight. A thread cannot be cancelled either: when a
+deadline (``asyncio.wait_for``) gives up on it, the call still runs, and is billed, to
+the end, and holds its pool slot meanwhile.
 """
 
 import asyncio

@@ -1,0 +1,361 @@
+"""The rules themselves: walk one module and report OA101-OA107.
+
+Precision first: every rule fires only when name resolution (`resolve`) is certain the
+receiver is an OpenAI client of the right kind; anything unknown is left alone.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from .resolve import ApiCall, FunctionNode, Module, Scope
+from .rules import RULES, VARIANTS
+
+__all__ = ["Issue", "check_tree"]
+
+ROUTE_METHODS = frozenset(
+    {"get", "post", "put", "patch", "delete", "head", "options", "trace", "api_route", "websocket"}
+)
+STREAMING_RESPONSES = frozenset({"StreamingResponse", "EventSourceResponse"})
+CACHE_DECORATORS = frozenset({"functools.lru_cache", "functools.cache", "functools.cached_property"})
+FASTAPI_CLASSES = frozenset({"fastapi.FastAPI", "fastapi.applications.FastAPI"})
+
+
+@dataclass(frozen=True)
+class Issue:
+    """A finding in module coordinates: 1-based line, 1-based column."""
+
+    code: str
+    line: int
+    column: int
+    message: str
+
+
+def check_tree(tree: ast.Module, *, notebook: bool = False) -> list[Issue]:
+    """All findings in one parsed module (a notebook's code cells joined into one)."""
+    return sorted(set(_Checker(Module(tree), notebook).run()), key=lambda i: (i.line, i.column, i.code))
+
+
+class _Checker:
+    def __init__(self, module: Module, notebook: bool) -> None:
+        self.m = module
+        self.notebook = notebook
+        self.routes = self._route_handlers()
+
+    def issue(self, code: str, node: ast.AST, variant: str | None = None) -> Issue:
+        message = VARIANTS.get((code, variant or ""), RULES[code].message)
+        return Issue(code, getattr(node, "lineno", 1), getattr(node, "col_offset", 0) + 1, message)
+
+    def run(self) -> Iterator[Issue]:
+        per_request = self._per_request_functions()
+        for node in ast.walk(self.m.tree):
+            if not isinstance(node, ast.Call):
+                continue
+            call = self.m.api_call(node)
+            if call is not None:
+                yield from self._call_rules(call)
+            if self.m.constructor_kind(node):
+                yield from self._constructor_rules(node, per_request)
+            if self.m.qualname(node.func) == "asyncio.run":
+                scope = self.m.function_scope(node)
+                if (scope is not None and scope.is_async) or (scope is None and self.notebook):
+                    yield self.issue("OA106", node)
+        yield from self._unclosed_module_clients()
+        yield from self._sync_stream_generators()
+
+    # --- OA101, OA102, OA103 ----------------------------------------------------------
+
+    def _call_rules(self, call: ApiCall) -> Iterator[Issue]:
+        node = call.node
+        parent = self.m.parents.get(node)
+        awaited = isinstance(parent, ast.Await)
+        scope = self.m.function_scope(node)
+        if call.kind == "sync":
+            if not call.path:
+                return  # client.close(): not an upstream call
+            if awaited and not call.manager:
+                yield self.issue("OA101", parent)
+            elif not awaited and scope is not None and scope.is_async:
+                if call.manager and not self._is_with_item(node):
+                    return  # a manager not entered here does nothing yet
+                yield self.issue("OA102", node)
+            return
+        if awaited or call.manager or call.method == "list":
+            return
+        variant = self._unawaited_use(node, parent, scope)
+        if variant is not None:
+            yield self.issue("OA103", node, variant or None)
+
+    def _is_with_item(self, node: ast.Call) -> bool:
+        parent = self.m.parents.get(node)
+        return isinstance(parent, ast.withitem) or (
+            isinstance(parent, (ast.With, ast.AsyncWith)) and any(i.context_expr is node for i in parent.items)
+        )
+
+    def _unawaited_use(self, node: ast.Call, parent: ast.AST | None, scope: Scope | None) -> str | None:
+        """How a coroutine is certainly misused ("" for the plain message), or None."""
+        if isinstance(parent, (ast.Attribute, ast.Subscript)) and parent.value is node:
+            return ""
+        if isinstance(parent, ast.Expr):
+            return ""
+        if isinstance(parent, ast.AsyncFor) and parent.iter is node:
+            return "async-for"
+        if isinstance(parent, ast.For) and parent.iter is node:
+            return ""
+        if isinstance(parent, ast.Return) and scope is not None and scope.is_async:
+            return "return"
+        if isinstance(parent, (ast.Assign, ast.AnnAssign)) and parent.value is node:
+            targets = parent.targets if isinstance(parent, ast.Assign) else [parent.target]
+            if len(targets) == 1 and isinstance(targets[0], ast.Name) and self._never_awaited(targets[0].id, node):
+                return ""
+        return None
+
+    def _never_awaited(self, name: str, node: ast.Call) -> bool:
+        """Every use of `name` in its scope reads an attribute, indexes or iterates (or there is none)."""
+        scope = self.m.scope_of.get(node)
+        if scope is None or self.m.defining_scope(name, scope) is not scope:
+            return False
+        if len(scope.bindings.get(name, [])) != 1:
+            return False  # rebound somewhere: too clever to judge
+        body = scope.node
+        for use in ast.walk(body):
+            if not (isinstance(use, ast.Name) and use.id == name and isinstance(use.ctx, ast.Load)):
+                continue
+            if self.m.scope_of.get(use) is not scope:
+                return False  # used in a nested function or lambda: may be awaited there
+            parent = self.m.parents.get(use)
+            if isinstance(parent, (ast.Attribute, ast.Subscript)) and parent.value is use:
+                continue
+            if isinstance(parent, (ast.For, ast.AsyncFor)) and parent.iter is use:
+                continue
+            return False
+        return True
+
+    # --- OA104, OA105 -----------------------------------------------------------------
+
+    def _route_handlers(self) -> set[FunctionNode]:
+        routes: set[FunctionNode] = set()
+        for node in ast.walk(self.m.tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                for deco in node.decorator_list:
+                    if (
+                        isinstance(deco, ast.Call)
+                        and isinstance(deco.func, ast.Attribute)
+                        and deco.func.attr in ROUTE_METHODS
+                    ):
+                        routes.add(node)
+            elif (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in {"add_api_route", "add_api_websocket_route"}
+            ):
+                endpoint = node.args[1] if len(node.args) > 1 else _keyword(node, "endpoint")
+                fn = self._module_function(endpoint, node)
+                if fn is not None:
+                    routes.add(fn)
+        return routes
+
+    def _module_function(self, expr: ast.expr | None, at: ast.AST) -> FunctionNode | None:
+        if not isinstance(expr, ast.Name):
+            return None
+        scope = self.m.scope_of.get(at, self.m.module_scope)
+        return self.m.function_named(expr.id, scope)
+
+    def _cached(self, fn: FunctionNode) -> bool:
+        for deco in fn.decorator_list:
+            target = deco.func if isinstance(deco, ast.Call) else deco
+            if self.m.qualname(target) in CACHE_DECORATORS:
+                return True
+        return False
+
+    def _per_request_functions(self) -> dict[FunctionNode, str]:
+        """Functions that run once per request: routes, dependencies, helpers routes call."""
+        found: dict[FunctionNode, str] = {fn: "route handler" for fn in self.routes}
+        for node in ast.walk(self.m.tree):
+            if isinstance(node, ast.Call) and self.m.is_depends(node.func):
+                target = node.args[0] if node.args else _keyword(node, "dependency")
+                fn = self._module_function(target, node)
+                if fn is not None:
+                    found.setdefault(fn, "dependency")
+        for route in self.routes:
+            for node in self.m.walk_own(route):
+                if isinstance(node, ast.Call):
+                    fn = self._module_function(node.func, node)
+                    if fn is not None and fn is not route:
+                        found.setdefault(fn, "function called by a route")
+        return {fn: why for fn, why in found.items() if not self._cached(fn)}
+
+    def _constructor_rules(self, node: ast.Call, per_request: dict[FunctionNode, str]) -> Iterator[Issue]:
+        for fn in self.m.enclosing_functions(node):
+            if fn in per_request:
+                yield self.issue("OA104", node)
+                return
+
+    def _unclosed_module_clients(self) -> Iterator[Issue]:
+        if not any(
+            isinstance(n, ast.Call) and self.m.qualname(n.func) in FASTAPI_CLASSES for n in ast.walk(self.m.tree)
+        ):
+            return
+        closers = self._closer_functions()
+        for stmt in ast.walk(self.m.tree):
+            if not isinstance(stmt, (ast.Assign, ast.AnnAssign)) or self.m.scope_of.get(stmt) is not self.m.module_scope:
+                continue
+            if stmt.value is None or self.m.constructor_kind(stmt.value) != "async":
+                continue
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+            names = [t.id for t in targets if isinstance(t, ast.Name)]
+            if closers is None:
+                continue  # a lifespan defined elsewhere: cannot tell, so say nothing
+            if not any(self._closes(fn, name) for fn in closers for name in names):
+                yield self.issue("OA105", stmt.value)
+
+    def _closer_functions(self) -> list[FunctionNode] | None:
+        """Lifespans and shutdown handlers defined here; None if one is defined elsewhere."""
+        closers: list[FunctionNode] = []
+        for node in ast.walk(self.m.tree):
+            if isinstance(node, ast.Call):
+                lifespan = _keyword(node, "lifespan")
+                if lifespan is not None and not (isinstance(lifespan, ast.Constant) and lifespan.value is None):
+                    fn = self._module_function(lifespan, node)
+                    if fn is None:
+                        return None
+                    closers.append(fn)
+                func = node.func
+                if isinstance(func, ast.Attribute) and func.attr == "add_event_handler" and len(node.args) == 2:
+                    if isinstance(node.args[0], ast.Constant) and node.args[0].value == "shutdown":
+                        fn = self._module_function(node.args[1], node)
+                        if fn is None:
+                            return None
+                        closers.append(fn)
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                for deco in node.decorator_list:
+                    if (
+                        isinstance(deco, ast.Call)
+                        and isinstance(deco.func, ast.Attribute)
+                        and deco.func.attr == "on_event"
+                        and deco.args
+                        and isinstance(deco.args[0], ast.Constant)
+                        and deco.args[0].value == "shutdown"
+                    ):
+                        closers.append(node)
+        helpers = []
+        for fn in closers:  # one level of helpers: `await close_clients()`
+            for node in self.m.walk_own(fn):
+                if isinstance(node, ast.Call):
+                    helper = self._module_function(node.func, node)
+                    if helper is not None:
+                        helpers.append(helper)
+        return closers + helpers
+
+    def _closes(self, fn: FunctionNode, name: str) -> bool:
+        for node in ast.walk(fn):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in {"close", "aclose"}:
+                target = node.func.value
+            elif isinstance(node, (ast.With, ast.AsyncWith)):
+                hits = [i.context_expr for i in node.items if isinstance(i.context_expr, ast.Name)]
+                target = hits[0] if hits and any(h.id == name for h in hits) else None
+                if target is not None:
+                    target = next(h for h in hits if h.id == name)
+            else:
+                continue
+            if isinstance(target, ast.Name) and target.id == name:
+                scope = self.m.scope_of.get(target)
+                if scope is not None and self.m.defining_scope(name, scope) is self.m.module_scope:
+                    return True
+        return False
+
+    # --- OA107 ------------------------------------------------------------------------
+
+    def _sync_stream_generators(self) -> Iterator[Issue]:
+        served = self._served_generators()
+        for fn in served:
+            scope = self._scope_of_body(fn)
+            if scope is None:
+                continue
+            for node in self.m.walk_own(fn):
+                if isinstance(node, ast.For) and self._is_sync_stream(node.iter, scope, fn):
+                    yield self.issue("OA107", node)
+
+    def _scope_of_body(self, fn: FunctionNode) -> Scope | None:
+        return self.m.scope_of.get(fn.body[0]) if fn.body else None
+
+    def _is_generator(self, fn: ast.AST) -> bool:
+        return isinstance(fn, ast.FunctionDef) and any(
+            isinstance(n, (ast.Yield, ast.YieldFrom)) for n in self.m.walk_own(fn)
+        )
+
+    def _served_generators(self) -> list[ast.FunctionDef]:
+        served: list[ast.FunctionDef] = []
+
+        def add(expr: ast.expr | None, at: ast.AST) -> None:
+            if isinstance(expr, ast.Call):
+                expr = expr.func
+            if isinstance(expr, ast.Name):
+                bindings = self.m.lookup(expr.id, self.m.scope_of.get(at, self.m.module_scope)) or []
+                for b in bindings:
+                    for fn in self._defs_named(expr.id, b.scope):
+                        if self._is_generator(fn) and fn not in served:
+                            served.append(fn)
+
+        for node in ast.walk(self.m.tree):
+            if isinstance(node, ast.Call):
+                name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
+                if name in STREAMING_RESPONSES:
+                    add(node.args[0] if node.args else _keyword(node, "content"), node)
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and self._is_generator(node):
+                outer = self.m.function_scope(node)
+                if outer is not None and outer.node in self.routes and node not in served:
+                    assert isinstance(node, ast.FunctionDef)
+                    served.append(node)
+        for route in self.routes:
+            for node in self.m.walk_own(route):
+                if isinstance(node, ast.Return) and node.value is not None:
+                    add(node.value, node)
+        return served
+
+    def _defs_named(self, name: str, scope: Scope) -> list[ast.FunctionDef]:
+        return [
+            s
+            for s in ast.walk(self.m.tree)
+            if isinstance(s, ast.FunctionDef) and s.name == name and self.m.scope_of.get(s) is scope
+        ]
+
+    def _is_sync_stream(self, expr: ast.expr, scope: Scope, fn: ast.FunctionDef | None) -> bool:
+        """`expr` is a sync client call with ``stream=True``, or a name bound only to one.
+
+        With `fn`, a parameter of `fn` counts when a call of `fn` in this module passes one.
+        """
+        if isinstance(expr, ast.Call):
+            call = self.m.api_call(expr)
+            return call is not None and call.kind == "sync" and call.streams
+        if isinstance(expr, ast.Name):
+            bindings = self.m.lookup(expr.id, scope)
+            if not bindings:
+                return False
+            if all(b.how == "param" for b in bindings):
+                return fn is not None and bindings[0].scope is scope and self._stream_passed_to(fn, expr.id)
+            return all(
+                b.value is not None and b.how != "param" and self._is_sync_stream(b.value, b.scope, None)
+                for b in bindings
+            )
+        return False
+
+    def _stream_passed_to(self, fn: ast.FunctionDef, param: str) -> bool:
+        """Some call ``fn(...)`` in this module passes a sync stream as `param`."""
+        names = [a.arg for a in [*fn.args.posonlyargs, *fn.args.args]]
+        for node in ast.walk(self.m.tree):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == fn.name):
+                continue
+            arg = _keyword(node, param)
+            if arg is None and param in names and names.index(param) < len(node.args):
+                arg = node.args[names.index(param)]
+            scope = self.m.scope_of.get(node)
+            if arg is not None and scope is not None and self._is_sync_stream(arg, scope, None):
+                return True
+        return False
+
+
+def _keyword(call: ast.Call, name: str) -> ast.expr | None:
+    return next((k.value for k in call.keywords if k.arg == name), None)

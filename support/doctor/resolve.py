@@ -1,0 +1,424 @@
+"""Name resolution for the doctor: which expressions are OpenAI clients, sync or async.
+
+A flow-insensitive, per-scope model of one module: every name's bindings in its scope
+(assignments, ``with ... as``, parameters and their annotations), ``self.X`` bindings
+from all methods of a class, and ``<obj>.state.X`` bindings from anywhere in the
+module (``app.state.openai = client`` in a lifespan). A name is a client only when
+*every* binding of it in its scope resolves to the same kind of client: a name that is
+sometimes something else is unknown, and unknown is never flagged.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Literal
+
+__all__ = ["ApiCall", "Kind", "Module", "Scope"]
+
+Kind = Literal["sync", "async"]
+
+SYNC_CLASSES = frozenset(
+    {"openai.OpenAI", "openai.AzureOpenAI", "openai._client.OpenAI", "openai.lib.azure.AzureOpenAI"}
+)
+ASYNC_CLASSES = frozenset(
+    {
+        "openai.AsyncOpenAI",
+        "openai.AsyncAzureOpenAI",
+        "openai._client.AsyncOpenAI",
+        "openai.lib.azure.AsyncAzureOpenAI",
+    }
+)
+# Methods of a client that return another client sharing its pool.
+CLIENT_COPY_METHODS = frozenset({"with_options", "copy"})
+# Attributes that return a resource wrapper, not a response.
+WRAPPERS = frozenset({"with_raw_response", "with_streaming_response"})
+# Methods that return a context manager (or, for `list`, an async paginator that is
+# both awaitable and async-iterable) rather than a coroutine.
+MANAGER_METHODS = frozenset({"stream", "connect"})
+ANNOTATED = frozenset({"typing.Annotated", "typing_extensions.Annotated"})
+OPTIONAL = frozenset({"typing.Optional", "typing_extensions.Optional"})
+DEPENDS = frozenset({"fastapi.Depends", "fastapi.Security", "fastapi.params.Depends", "fastapi.params.Security"})
+
+FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
+
+
+@dataclass(eq=False)
+class Scope:
+    """A module, function, lambda or class body."""
+
+    node: ast.AST
+    parent: Scope | None
+    bindings: dict[str, list[Binding]] = field(default_factory=dict)
+    global_names: set[str] = field(default_factory=set)
+
+    @property
+    def is_class(self) -> bool:
+        return isinstance(self.node, ast.ClassDef)
+
+    @property
+    def is_async(self) -> bool:
+        return isinstance(self.node, ast.AsyncFunctionDef)
+
+    @property
+    def is_module(self) -> bool:
+        return isinstance(self.node, ast.Module)
+
+    def bind(self, name: str, binding: Binding) -> None:
+        self.bindings.setdefault(name, []).append(binding)
+
+
+@dataclass(eq=False)
+class Binding:
+    """One way a name (or attribute) gets a value: `value` evaluated in `scope`."""
+
+    scope: Scope
+    value: ast.expr | None = None  # None: unknown (import, loop target, def, ...)
+    annotation: ast.expr | None = None
+    how: str = "assign"  # assign | with | param | def
+
+
+@dataclass
+class ApiCall:
+    """A call of an endpoint method on a client: ``client.chat.completions.create(...)``."""
+
+    node: ast.Call
+    kind: Kind
+    path: list[str]  # attributes between the client and the method
+    method: str
+
+    @property
+    def manager(self) -> bool:
+        """Returns a context manager (streaming response, stream helper, realtime connection)."""
+        return "with_streaming_response" in self.path or self.method in MANAGER_METHODS
+
+    @property
+    def streams(self) -> bool:
+        return any(
+            k.arg == "stream" and isinstance(k.value, ast.Constant) and k.value.value is True
+            for k in self.node.keywords
+        )
+
+
+class Module:
+    """One parsed module (or notebook, cells joined) with its scopes and bindings."""
+
+    def __init__(self, tree: ast.Module) -> None:
+        self.tree = tree
+        self.imports: dict[str, str] = {}
+        self.parents: dict[ast.AST, ast.AST] = {}
+        self.scope_of: dict[ast.AST, Scope] = {}
+        self.state_bindings: dict[str, list[Binding]] = {}
+        self.class_bindings: dict[ast.ClassDef, dict[str, list[Binding]]] = {}
+        self.module_scope = Scope(tree, None)
+        self.functions: dict[str, FunctionNode] = {}  # module-level defs
+        self._memo: dict[int, Kind | None] = {}
+        self._build(tree, self.module_scope)
+
+    # --- building ---------------------------------------------------------------------
+
+    def _build(self, node: ast.AST, scope: Scope) -> None:
+        for child in ast.iter_child_nodes(node):
+            self.parents[child] = node
+            self._visit(child, scope)
+
+    def _visit(self, node: ast.AST, scope: Scope) -> None:
+        self.scope_of[node] = scope
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            scope.bind(node.name, Binding(scope, how="def"))
+            if scope.is_module:
+                self.functions[node.name] = node
+            for outer in [*node.decorator_list, *node.args.defaults, *node.args.kw_defaults]:
+                if outer is not None:
+                    self.parents[outer] = node
+                    self._visit(outer, scope)
+            if node.returns is not None:
+                self.parents[node.returns] = node
+                self._visit(node.returns, scope)
+            inner = Scope(node, scope)
+            self._bind_params(node.args, inner, node)
+            for stmt in node.body:
+                self.parents[stmt] = node
+                self._visit(stmt, inner)
+            return
+        if isinstance(node, ast.Lambda):
+            inner = Scope(node, scope)
+            self._bind_params(node.args, inner, node)
+            self.parents[node.body] = node
+            self._visit(node.body, inner)
+            return
+        if isinstance(node, ast.ClassDef):
+            scope.bind(node.name, Binding(scope, how="def"))
+            inner = Scope(node, scope)
+            self.class_bindings.setdefault(node, {})
+            for outer in [*node.decorator_list, *node.bases, *(k.value for k in node.keywords)]:
+                self.parents[outer] = node
+                self._visit(outer, scope)
+            for stmt in node.body:
+                self.parents[stmt] = node
+                self._visit(stmt, inner)
+                if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
+                    self.class_bindings[node].setdefault(stmt.target.id, []).append(
+                        Binding(inner, stmt.value, stmt.annotation)
+                    )
+                elif isinstance(stmt, ast.Assign):
+                    for t in stmt.targets:
+                        if isinstance(t, ast.Name):
+                            self.class_bindings[node].setdefault(t.id, []).append(Binding(inner, stmt.value))
+            return
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            for alias in node.names:
+                if isinstance(node, ast.Import):
+                    local = alias.asname or alias.name.split(".")[0]
+                    self.imports[local] = alias.name if alias.asname else local
+                elif node.module and alias.name != "*" and not node.level:
+                    local = alias.asname or alias.name
+                    self.imports[local] = f"{node.module}.{alias.name}"
+                else:
+                    continue
+                scope.bind(local, Binding(scope, how="import"))
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            if isinstance(node, ast.Global):
+                scope.global_names.update(node.names)
+        elif isinstance(node, ast.Assign):
+            for target in node.targets:
+                self._bind_target(target, node.value, scope)
+        elif isinstance(node, ast.AnnAssign):
+            self._bind_target(node.target, node.value, scope, node.annotation)
+        elif isinstance(node, ast.AugAssign):
+            self._bind_target(node.target, None, scope)
+        elif isinstance(node, ast.NamedExpr):
+            self._bind_target(node.target, node.value, scope)
+        elif isinstance(node, (ast.For, ast.AsyncFor)):
+            self._bind_target(node.target, None, scope)
+        elif isinstance(node, (ast.With, ast.AsyncWith)):
+            for item in node.items:
+                if item.optional_vars is not None:
+                    self._bind_target(item.optional_vars, item.context_expr, scope, how="with")
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            scope.bind(node.name, Binding(scope))
+        elif isinstance(node, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+            pass  # comprehension variables stay inside the comprehension
+        self._build(node, scope)
+
+    def _bind_params(self, args: ast.arguments, scope: Scope, fn: ast.AST) -> None:
+        positional = [*args.posonlyargs, *args.args]
+        defaults: list[ast.expr | None] = [None] * (len(positional) - len(args.defaults)) + list(args.defaults)
+        pairs = list(zip(positional, defaults, strict=True)) + list(zip(args.kwonlyargs, args.kw_defaults, strict=True))
+        for arg, default in pairs:
+            if arg.annotation is not None:
+                self.parents[arg.annotation] = fn
+                self._visit(arg.annotation, scope.parent or scope)
+            scope.bind(arg.arg, Binding(scope, default, arg.annotation, how="param"))
+        for extra in (args.vararg, args.kwarg):
+            if extra is not None:
+                scope.bind(extra.arg, Binding(scope, how="param"))
+
+    def _bind_target(
+        self, target: ast.expr, value: ast.expr | None, scope: Scope, annotation: ast.expr | None = None, how: str = "assign"
+    ) -> None:
+        if isinstance(target, ast.Name):
+            scope.bind(target.id, Binding(scope, value, annotation, how))
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            for element in target.elts:
+                self._bind_target(element.value if isinstance(element, ast.Starred) else element, None, scope)
+        elif isinstance(target, ast.Attribute):
+            binding = Binding(scope, value, annotation, how)
+            if isinstance(target.value, ast.Attribute) and target.value.attr == "state":
+                self.state_bindings.setdefault(target.attr, []).append(binding)
+            cls = self._self_class(target.value, scope)
+            if cls is not None:
+                self.class_bindings[cls].setdefault(target.attr, []).append(binding)
+
+    def _self_class(self, expr: ast.expr, scope: Scope) -> ast.ClassDef | None:
+        """The class whose instance `expr` is, when `expr` is a method's first parameter."""
+        fn = scope.node
+        if not isinstance(expr, ast.Name) or not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            return None
+        params = [*fn.args.posonlyargs, *fn.args.args]
+        if not params or params[0].arg != expr.id or scope.parent is None or not scope.parent.is_class:
+            return None
+        cls = scope.parent.node
+        return cls if isinstance(cls, ast.ClassDef) else None
+
+    # --- queries ----------------------------------------------------------------------
+
+    def qualname(self, expr: ast.expr) -> str | None:
+        """``openai.OpenAI`` for `OA` after ``from openai import OpenAI as OA``, and so on."""
+        if isinstance(expr, ast.Name):
+            return self.imports.get(expr.id)
+        if isinstance(expr, ast.Attribute):
+            base = self.qualname(expr.value)
+            return f"{base}.{expr.attr}" if base else None
+        return None
+
+    def class_kind(self, expr: ast.expr) -> Kind | None:
+        """The kind of client class `expr` names (``OpenAI``, ``openai.AsyncOpenAI``)."""
+        name = self.qualname(expr)
+        if name in SYNC_CLASSES:
+            return "sync"
+        if name in ASYNC_CLASSES:
+            return "async"
+        return None
+
+    def constructor_kind(self, call: ast.AST) -> Kind | None:
+        return self.class_kind(call.func) if isinstance(call, ast.Call) else None
+
+    def lookup(self, name: str, scope: Scope) -> list[Binding] | None:
+        """The bindings `name` refers to from `scope` (Python's LEGB, class bodies skipped)."""
+        if name in scope.global_names:
+            return self.module_scope.bindings.get(name)
+        current: Scope | None = scope
+        first = True
+        while current is not None:
+            if (first or not current.is_class) and name in current.bindings:
+                return current.bindings[name]
+            first = False
+            current = current.parent
+        return None
+
+    def defining_scope(self, name: str, scope: Scope) -> Scope | None:
+        bindings = self.lookup(name, scope)
+        return bindings[0].scope if bindings else None
+
+    def function_named(self, name: str, scope: Scope) -> FunctionNode | None:
+        """The module-level function `name` refers to from `scope`, if it is one."""
+        bindings = self.lookup(name, scope)
+        if bindings and all(b.how == "def" for b in bindings) and bindings[0].scope.is_module:
+            return self.functions.get(name)
+        return None
+
+    def client_kind(self, expr: ast.expr, scope: Scope) -> Kind | None:
+        """``"sync"``/``"async"`` when `expr` certainly evaluates to an OpenAI client."""
+        if isinstance(expr, ast.Call):
+            kind = self.constructor_kind(expr)
+            if kind:
+                return kind
+            func = expr.func
+            if isinstance(func, ast.Attribute) and func.attr in CLIENT_COPY_METHODS:
+                return self.client_kind(func.value, scope)
+            if isinstance(func, ast.Name):
+                fn = self.function_named(func.id, scope)
+                if fn is not None and fn.returns is not None:
+                    return self.annotation_kind(fn.returns, self.module_scope)
+            return None
+        if isinstance(expr, ast.Name):
+            bindings = self.lookup(expr.id, scope)
+            return self._unify(bindings) if bindings else None
+        if isinstance(expr, ast.Attribute):
+            if isinstance(expr.value, ast.Attribute) and expr.value.attr == "state":
+                return self._unify(self.state_bindings.get(expr.attr, []))
+            cls = self._self_class(expr.value, scope)
+            if cls is not None:
+                return self._unify(self.class_bindings[cls].get(expr.attr, []))
+        return None
+
+    def _unify(self, bindings: list[Binding]) -> Kind | None:
+        kinds = {self._binding_kind(b) for b in bindings}
+        if len(kinds) == 1:
+            return kinds.pop()
+        return None
+
+    def _binding_kind(self, binding: Binding) -> Kind | None:
+        key = id(binding)
+        if key in self._memo:
+            return self._memo[key]
+        self._memo[key] = None  # a cycle resolves to unknown
+        kind: Kind | None = None
+        annotation_scope = binding.scope.parent if binding.how == "param" and binding.scope.parent else binding.scope
+        if binding.annotation is not None:
+            kind = self.annotation_kind(binding.annotation, annotation_scope)
+        if kind is None and binding.value is not None:
+            if binding.how == "param":
+                kind = self._dependency_kind(binding.value, annotation_scope)
+            else:
+                kind = self.client_kind(binding.value, binding.scope)
+        self._memo[key] = kind
+        return kind
+
+    def _dependency_kind(self, default: ast.expr, scope: Scope) -> Kind | None:
+        """``client = Depends(get_client)`` where ``get_client`` is annotated to return a client."""
+        if not (isinstance(default, ast.Call) and self.is_depends(default.func)):
+            return None
+        target = default.args[0] if default.args else next((k.value for k in default.keywords if k.arg == "dependency"), None)
+        if isinstance(target, ast.Name):
+            fn = self.function_named(target.id, scope)
+            if fn is not None and fn.returns is not None:
+                return self.annotation_kind(fn.returns, self.module_scope)
+        return None
+
+    def is_depends(self, func: ast.expr) -> bool:
+        return self.qualname(func) in DEPENDS
+
+    def annotation_kind(self, annotation: ast.expr, scope: Scope) -> Kind | None:
+        if isinstance(annotation, ast.Constant) and isinstance(annotation.value, str):
+            try:
+                parsed = ast.parse(annotation.value.strip(), mode="eval").body
+            except SyntaxError:
+                return None
+            return self.annotation_kind(parsed, scope)
+        if isinstance(annotation, ast.Subscript):
+            outer = self.qualname(annotation.value)
+            inner = annotation.slice
+            if outer in ANNOTATED and isinstance(inner, ast.Tuple) and inner.elts:
+                return self.annotation_kind(inner.elts[0], scope)
+            if outer in OPTIONAL:
+                return self.annotation_kind(inner, scope)
+            return None
+        if isinstance(annotation, ast.BinOp) and isinstance(annotation.op, ast.BitOr):
+            sides = [annotation.left, annotation.right]
+            rest = [s for s in sides if not (isinstance(s, ast.Constant) and s.value is None)]
+            if len(rest) == 1:
+                return self.annotation_kind(rest[0], scope)
+            return None
+        return self.class_kind(annotation)
+
+    def api_call(self, call: ast.Call) -> ApiCall | None:
+        """`call` as an endpoint call on a known client, or None."""
+        func = call.func
+        if not isinstance(func, ast.Attribute) or func.attr in CLIENT_COPY_METHODS | WRAPPERS:
+            return None
+        scope = self.scope_of.get(call)
+        if scope is None:
+            return None
+        path: list[str] = []
+        node = func.value
+        while True:
+            kind = self.client_kind(node, scope)
+            if kind:
+                break
+            if isinstance(node, ast.Attribute):
+                path.insert(0, node.attr)
+                node = node.value
+                continue
+            return None
+        if not path and func.attr != "close":
+            return None  # low-level client.get/post/...: not what the rules are about
+        return ApiCall(call, kind, path, func.attr)
+
+    # --- structure helpers ------------------------------------------------------------
+
+    def function_scope(self, node: ast.AST) -> Scope | None:
+        """The innermost function or lambda scope around `node` (None at module level)."""
+        scope: Scope | None = self.scope_of.get(node)
+        while scope is not None and scope.is_class:
+            scope = scope.parent
+        return None if scope is None or scope.is_module else scope
+
+    def enclosing_functions(self, node: ast.AST) -> Iterator[FunctionNode]:
+        scope = self.scope_of.get(node)
+        while scope is not None:
+            if isinstance(scope.node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                yield scope.node
+            scope = scope.parent
+
+    def walk_own(self, fn: ast.AST) -> Iterator[ast.AST]:
+        """Nodes in `fn`'s body, not descending into nested functions, lambdas or classes."""
+        stack = list(reversed(getattr(fn, "body", [])))
+        while stack:
+            node = stack.pop()
+            yield node
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+                continue
+            stack.extend(reversed(list(ast.iter_child_nodes(node))))

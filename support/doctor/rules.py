@@ -1,0 +1,95 @@
+"""The doctor's rules: stable codes, one-line titles, and what each message says.
+
+Every message says what happens at runtime and what to do instead. Codes never change
+meaning; a retired rule keeps its code reserved.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["RULES", "Rule", "selected"]
+
+
+@dataclass(frozen=True)
+class Rule:
+    code: str
+    title: str
+    message: str
+
+
+RULES: dict[str, Rule] = {
+    r.code: r
+    for r in [
+        Rule(
+            "OA101",
+            "await on a sync OpenAI client call",
+            "`await` on a call of the sync OpenAI client: the request is sent, blocks the event loop and is "
+            "billed, then `await` raises TypeError (\"object ChatCompletion can't be used in 'await' "
+            "expression\"); use AsyncOpenAI, or drop `await` in a plain `def` route",
+        ),
+        Rule(
+            "OA102",
+            "sync OpenAI client call inside async def",
+            "sync OpenAI client called inside `async def`: it blocks the event loop for the whole upstream "
+            "call (retry back-off included), so every other request, /health too, waits; use AsyncOpenAI "
+            "with `await`, make the route a plain `def`, or `await asyncio.to_thread(client...create, ...)`",
+        ),
+        Rule(
+            "OA103",
+            "AsyncOpenAI call not awaited",
+            "AsyncOpenAI call not awaited: it returns a coroutine and sends no request "
+            "(\"'coroutine' object has no attribute ...\", \"coroutine ... was never awaited\"); add `await`",
+        ),
+        Rule(
+            "OA104",
+            "OpenAI client constructed per request",
+            "OpenAI client constructed per request: every request builds a new connection pool (new TCP/TLS "
+            "connections, ~30 ms of CPU on the loop) and leaks sockets unless closed; create one client in the "
+            "lifespan and share it (app.state + a dependency); for per-request settings use "
+            "`client.with_options(...)`, which shares the pool",
+        ),
+        Rule(
+            "OA105",
+            "module-level AsyncOpenAI in a FastAPI app, never closed",
+            "AsyncOpenAI created at import time in a FastAPI module and not closed in a lifespan: its "
+            "connections bind to the first event loop that uses them (\"RuntimeError: Event loop is closed\" "
+            "under TestClient without `with` or pytest-asyncio) and are never closed; create it in the lifespan "
+            "(`async with AsyncOpenAI() as client: app.state.openai = client; yield`)",
+        ),
+        Rule(
+            "OA106",
+            "asyncio.run() inside a running event loop",
+            "asyncio.run() where an event loop is already running (inside `async def`, or a notebook cell: the "
+            "kernel runs a loop) raises \"RuntimeError: asyncio.run() cannot be called from a running event "
+            "loop\"; `await` the coroutine instead",
+        ),
+        Rule(
+            "OA107",
+            "sync generator over a sync OpenAI stream in a streaming response",
+            "sync generator over a sync OpenAI stream, served by StreamingResponse: Starlette iterates it on a "
+            "worker thread and never stops it when the client disconnects, so the upstream keeps generating "
+            "(and billing) to the end; use AsyncOpenAI with an async generator that closes the stream "
+            "(`finally: await stream.close()`)",
+        ),
+    ]
+}
+
+# Variants of a rule's message for a specific shape of the same mistake.
+VARIANTS: dict[tuple[str, str], str] = {
+    ("OA103", "async-for"): (
+        "`async for` over an AsyncOpenAI call that is not awaited: \"TypeError: 'async for' requires an object "
+        "with __aiter__ method, got coroutine\"; write `async for chunk in await client...create(..., stream=True)`"
+    ),
+    ("OA103", "return"): (
+        "`return` of an AsyncOpenAI call without `await` in `async def`: the caller gets a coroutine, not the "
+        "result, and no request is sent until someone awaits it; write `return await ...`"
+    ),
+}
+
+
+def selected(code: str, select: list[str] | None, ignore: list[str] | None) -> bool:
+    """True when `code` passes --select (any prefix matches, or none given) and --ignore."""
+    if select and not any(code.startswith(p) for p in select):
+        return False
+    return not (ignore and any(code.startswith(p) for p in ignore))

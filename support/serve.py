@@ -9,8 +9,8 @@ Two shapes:
   services in the runbook): a blocked server loop must not freeze the caller.
 
 Both bind the listening socket themselves (port 0 picks a free port) and hand it to
-uvicorn, because uvicorn calls ``sys.exit(1)`` when *it* fails to bind, and that kills
-a Jupyter kernel. Both run the app's lifespan and raise `ServerStartError` with the
+uvicorn, because uvicorn calls ``sys.exit`` when *it* fails to bind (status 3 in
+uvicorn 0.54; notebook 05 shows it), and that kills a Jupyter kernel. Both run the app's lifespan and raise `ServerStartError` with the
 app's own error message when startup fails.
 """
 

@@ -27,7 +27,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 app = FastAPI(title="fix C: AsyncOpenAI", lifespan=lifespan)
 
 
-def get_client(request: Request) -> AsyncOpenAI:
+async def get_client(request: Request) -> AsyncOpenAI:
+    # async def: FastAPI runs a plain-def dependency on the thread pool, even for async routes
     return request.app.state.openai
 
 

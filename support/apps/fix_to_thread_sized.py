@@ -33,7 +33,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 app = FastAPI(title="fix B: asyncio.to_thread, sized executor", lifespan=lifespan)
 
 
-def get_client(request: Request) -> OpenAI:
+async def get_client(request: Request) -> OpenAI:
+    # async def: FastAPI runs a plain-def dependency on the thread pool, even for async routes
     return request.app.state.openai
 
 

@@ -220,7 +220,7 @@ def nest_asyncio_effects(bench_tasks: int = 10_000) -> dict[str, Any]:
         started, outcome = time.perf_counter(), "the block ended normally, and so did the next await"
         try:
             async with asyncio.timeout(limit):
-                asyncio.run(asyncio.sleep(work))  # a nested, synchronous run  # noqa: OA106 (the demo)
+                asyncio.run(asyncio.sleep(work))  # a nested, synchronous run
             await asyncio.sleep(0)
         except TimeoutError:
             outcome = "TimeoutError"

@@ -5,16 +5,21 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-EXTRAS := notebooks,test
+EXTRAS := notebooks,test,docs
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 BUILD := build
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
+# The site: notebooks/ holds its config (conf.py, index.md, _ext/). Warnings fail the build.
+SPHINX := $(BIN)/sphinx-build -W --keep-going -q -b html
+SITE := $(BUILD)/site
+SITE_SOURCES := notebooks/conf.py notebooks/index.md notebooks/_ext notebooks/ci_parameters.yml
 
-.PHONY: help install run test unit nbval lab refresh normalize constraints clean
+.PHONY: help install browser run test unit nbval docs sitecheck lab refresh normalize constraints clean
 
 help:
-	@echo "make run      execute every notebook against the bundled upstream -> $(BUILD)/notebooks/"
-	@echo "make test     normalizer check, unit tests, notebook runs with other parameters, strict nbval"
+	@echo "make run      execute every notebook against the bundled upstream -> $(BUILD)/notebooks/, then the site -> $(SITE)/"
+	@echo "make test     normalizer check, unit tests and the site check (chromium), notebook runs with other parameters, strict nbval"
+	@echo "make docs     the site from the committed notebooks -> $(SITE)/ (no execution)"
 	@echo "make lab      JupyterLab on notebooks/"
 	@echo "make refresh  re-execute the notebooks in place and normalize them (to commit new outputs)"
 
@@ -26,12 +31,34 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
+# The site check drives Debian's chromium (Playwright never downloads a browser here).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	    if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
+	    else echo "make test needs Debian's chromium on PATH: sudo apt-get install chromium" >&2; exit 1; fi; }
+
 run: $(STAMP)
 	$(BIN)/python -m support.nbrun $(NOTEBOOKS) --output-dir $(BUILD)/notebooks
+	rm -rf $(BUILD)/site-src $(SITE) $(BUILD)/doctrees
+	mkdir -p $(BUILD)/site-src
+	cp -r $(SITE_SOURCES) $(BUILD)/notebooks/*.ipynb $(BUILD)/site-src/
+	$(SPHINX) -d $(BUILD)/doctrees $(BUILD)/site-src $(SITE)
+	$(BIN)/python -m support.sitecheck $(SITE)
 	@echo
 	@echo "Executed notebooks are in $(BUILD)/notebooks/ (open them with: make lab, or any Jupyter)."
+	@echo "The site, built from them: open $(SITE)/index.html, or serve it: $(BIN)/python -m http.server -d $(SITE)"
 
-test: $(STAMP)
+# The site from the committed notebooks, as they were validated (nothing is executed).
+docs: $(STAMP)
+	rm -rf $(SITE) $(BUILD)/doctrees
+	$(SPHINX) -d $(BUILD)/doctrees notebooks $(SITE)
+	$(BIN)/python -m support.sitecheck $(SITE)
+	@echo "Open $(SITE)/index.html, or serve it: $(BIN)/python -m http.server -d $(SITE)"
+
+sitecheck:
+	$(BIN)/python -m support.sitecheck $(SITE)
+
+test: $(STAMP) browser
 	$(BIN)/python -m support.nbnormalize --check $(NOTEBOOKS)
 	$(BIN)/python -m pytest tests
 	$(BIN)/python -m pytest $(NBVAL) $(NOTEBOOKS)

@@ -66,7 +66,7 @@ def served(site: Path) -> Iterator[str]:
 def browser() -> Iterator[Browser]:
     executable = shutil.which("chromium")
     if executable is None:
-        pytest.fail("the site check needs Debian's chromium on PATH: apt-get install chromium (.ci/run does this)")
+        pytest.fail("the site check needs Debian's chromium on PATH: apt-get install chromium (make test does this as root)")
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
         yield chromium

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..serve import RunningServer, serve_in_loop, serve_in_thread
 from .app import UpstreamApp
+from .faults import parse_fault
 from .journal import Journal
 from .settings import UpstreamSettings
 
@@ -36,6 +37,20 @@ class RunningUpstream:
     @property
     def settings(self) -> UpstreamSettings:
         return self.app.settings
+
+    @contextlib.contextmanager
+    def fault(self, spec: str | None) -> Iterator[None]:
+        """Apply the fault `spec` to every request for the duration of the block.
+
+        For faults behind a service that does not forward the ``x-upstream-fault``
+        header (none should); ``None`` turns the server's fault off meanwhile.
+        """
+        previous = self.app.server_fault
+        self.app.server_fault = parse_fault(spec, source="fault") if spec else None
+        try:
+            yield
+        finally:
+            self.app.server_fault = previous
 
 
 def _app(settings: UpstreamSettings | None, overrides: dict[str, Any]) -> UpstreamApp:

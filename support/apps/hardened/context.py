@@ -1,0 +1,32 @@
+"""What the service knows about the request it is serving, for its log line and error bodies.
+
+A context variable carries it from the middleware down to the SDK's transport hooks,
+which run inside the route's task: that is how the log line learns the attempt count.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+_ACCEPTABLE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+@dataclass
+class RequestRecord:
+    request_id: str
+    upstream_attempts: int = 0
+    upstream_request_id: str | None = None
+    error_code: str | None = None
+
+
+current: ContextVar[RequestRecord | None] = ContextVar("hardened_request", default=None)
+
+
+def request_id_from(header: str | None) -> str:
+    """The caller's ``x-request-id`` if it is a sane token, else a fresh one."""
+    if header and _ACCEPTABLE_ID.fullmatch(header):
+        return header
+    return f"req_{uuid.uuid4().hex}"

@@ -1,0 +1,131 @@
+"""Every failure becomes an HTTP status with an OpenAI-shaped JSON body; never a traceback.
+
+=====================================  ======  ============================================
+what happened                          status  why this status
+=====================================  ======  ============================================
+no or wrong service token              401     the caller must authenticate
+body larger than the cap               413     before it is even parsed
+invalid body, model not allowed,       422     FastAPI's own status for invalid input
+``max_tokens`` above the cap
+upstream rejected the input (400)      400     the upstream's message is the useful one
+upstream rate limit (after retries)    429     with the upstream's ``Retry-After``
+upstream quota exhausted               503     the *service's* account is empty: the caller
+                                               can't fix that by slowing down (429) or
+                                               paying (402); no ``Retry-After``
+upstream auth failure (401/403)        500     the service is misconfigured; the upstream's
+                                               message (it can quote the key) stays in logs
+deadline or upstream timeout           504
+connection error, reset, 5xx,          502     the upstream failed; say so, not what it said
+malformed reply, error mid-stream
+too many calls in flight               503     with ``Retry-After``; answered at once
+anything else                          500     logged with its traceback, never sent
+=====================================  ======  ============================================
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx2
+import openai
+from fastapi.responses import JSONResponse
+
+
+@dataclass
+class ServiceError(Exception):
+    """An error the service answers with."""
+
+    status: int
+    code: str
+    message: str
+    type: str = "service_error"
+    param: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    upstream_request_id: str | None = None
+
+    def body(self, request_id: str | None) -> dict[str, Any]:
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.type,
+                "param": self.param,
+                "code": self.code,
+                "request_id": request_id,
+                "upstream_request_id": self.upstream_request_id,
+            }
+        }
+
+    def response(self, request_id: str | None) -> JSONResponse:
+        return JSONResponse(self.body(request_id), status_code=self.status, headers=self.headers)
+
+
+def invalid(message: str, param: str | None = None) -> ServiceError:
+    return ServiceError(422, "invalid_value", message, type="invalid_request_error", param=param)
+
+
+def _retry_after(headers: httpx2.Headers) -> str:
+    """The upstream's wait, in whole seconds for a standard ``Retry-After``."""
+    for name, divisor in (("retry-after-ms", 1000), ("retry-after", 1)):
+        try:
+            seconds = float(headers.get(name, "")) / divisor
+        except ValueError:
+            continue
+        if math.isfinite(seconds) and seconds >= 0:
+            return str(max(1, math.ceil(seconds)))
+    return "1"
+
+
+def from_upstream(exc: BaseException) -> ServiceError | None:
+    """The service's answer to an exception from the SDK or its transport; None if not one."""
+    if isinstance(exc, ServiceError):
+        return exc
+    upstream_id = getattr(exc, "request_id", None)
+
+    def gateway(status: int, code: str, message: str, **extra: Any) -> ServiceError:
+        return ServiceError(status, code, message, type="upstream_error", upstream_request_id=upstream_id, **extra)
+
+    if isinstance(exc, (TimeoutError, openai.APITimeoutError, httpx2.TimeoutException)):
+        return gateway(504, "upstream_timeout", "The upstream did not answer in time.")
+    if isinstance(exc, (openai.APIConnectionError, httpx2.TransportError)):
+        return gateway(502, "upstream_unreachable", "The connection to the upstream failed.")
+    if isinstance(exc, openai.RateLimitError):
+        if exc.code == "insufficient_quota":
+            return gateway(503, "upstream_quota_exhausted", "The service's upstream quota is exhausted.")
+        return gateway(429, "rate_limited", "The upstream is rate limiting; retry later.",
+                       headers={"Retry-After": _retry_after(exc.response.headers)})
+    if isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError)):
+        return gateway(500, "upstream_auth_failed", "The service could not authenticate to its upstream.")
+    if isinstance(exc, openai.BadRequestError):
+        # The SDK's str() wraps the body; the upstream's own sentence is the useful part.
+        message = exc.body.get("message") if isinstance(exc.body, dict) else None
+        return ServiceError(400, exc.code or "invalid_request", str(message or "The upstream rejected the request."),
+                            type="invalid_request_error", param=exc.param, upstream_request_id=upstream_id)
+    if isinstance(exc, openai.APIStatusError):
+        return gateway(502, "upstream_error", f"The upstream answered {exc.status_code}.")
+    if isinstance(exc, (json.JSONDecodeError, openai.APIResponseValidationError)):
+        return gateway(502, "upstream_bad_response", "The upstream sent a reply that is not valid JSON.")
+    if isinstance(exc, openai.APIError):  # an error event inside a stream
+        return gateway(502, "upstream_stream_error", "The upstream reported an error mid-stream.")
+    return None
+
+
+def internal_error() -> ServiceError:
+    return ServiceError(500, "internal_error", "The service failed; the request id finds it in the logs.")
+
+
+def overloaded(detail: str) -> ServiceError:
+    return ServiceError(503, "overloaded", f"The service is at capacity ({detail}); retry shortly.",
+                        headers={"Retry-After": "1"})
+
+
+def unauthorized() -> ServiceError:
+    return ServiceError(401, "invalid_service_token", "A valid service token is required: Authorization: Bearer <token>.",
+                        type="authentication_error", headers={"WWW-Authenticate": "Bearer"})
+
+
+def too_large(limit: int) -> ServiceError:
+    return ServiceError(413, "body_too_large", f"The request body is larger than {limit} bytes.",
+                        type="invalid_request_error")

@@ -1,0 +1,248 @@
+"""The hardened service: how a careful team calls OpenAI from FastAPI.
+
+``create_app()`` builds it; the lifespan reads the settings, checks them (failing fast,
+never printing a secret), creates the one ``AsyncOpenAI`` client of the process and
+closes it on shutdown. Routes under ``/v1/`` need a service token (see ``gate``).
+
+``POST /v1/chat``          a completion, as JSON
+``POST /v1/chat/stream``   the same as server-sent events
+``GET  /healthz``          the process is up (liveness)
+``GET  /readyz``           started and able to take calls, with the limiter's counters
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from openai import AsyncOpenAI
+
+from . import context, errors
+from .gate import Gate
+from .limits import ConcurrencyLimit, Overloaded
+from .schemas import ChatIn, ChatOut, Usage
+from .settings import ConfigError, Settings
+from .streaming import GuardedEventStream, chat_events
+from .upstream import make_client
+
+log = logging.getLogger("support.apps.hardened")
+
+
+@dataclass
+class Runtime:
+    """What the lifespan builds and the requests share."""
+
+    settings: Settings
+    client: AsyncOpenAI
+    limit: ConcurrencyLimit
+    tokens: list[bytes]
+    ready: bool = False
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The service; `settings` default to the environment, read when it starts."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        _log_to_stderr_if_unconfigured()
+        chosen = settings if settings is not None else Settings()
+        chosen.check()
+        async with make_client(chosen) as client:
+            app.state.runtime = runtime = Runtime(
+                settings=chosen,
+                client=client,
+                limit=ConcurrencyLimit(chosen.max_concurrency, queue=chosen.max_queue,
+                                       queue_timeout_s=chosen.queue_timeout_s),
+                tokens=[token.get_secret_value().encode() for token in chosen.tokens],
+            )
+            if chosen.startup_probe:
+                await _probe(client, chosen)
+            runtime.ready = True
+            yield
+            runtime.ready = False
+
+    app = FastAPI(title="hardened OpenAI service", lifespan=lifespan)
+    app.add_middleware(Gate)
+    app.add_exception_handler(errors.ServiceError, _service_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.include_router(_routes())
+    return app
+
+
+def get_runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+Shared = Annotated[Runtime, Depends(get_runtime)]
+
+
+def _routes() -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/readyz")
+    async def readyz(runtime: Shared) -> JSONResponse:
+        status = "ready" if runtime.ready else "not ready"
+        return JSONResponse({"status": status, **runtime.limit.snapshot()}, status_code=200 if runtime.ready else 503)
+
+    @router.post("/v1/chat", responses=_ERROR_RESPONSES)
+    async def chat(body: ChatIn, runtime: Shared) -> ChatOut:
+        request = _upstream_request(body, runtime.settings)
+        await _take_slot(runtime.limit)
+        try:
+            async with _upstream_errors(runtime.settings.deadline_s):
+                completion = await runtime.client.chat.completions.create(**request)
+        finally:
+            runtime.limit.release()
+        _record().upstream_request_id = completion._request_id
+        choice = completion.choices[0]
+        return ChatOut(
+            id=completion.id,
+            model=completion.model,
+            text=choice.message.content or "",
+            finish_reason=choice.finish_reason,
+            usage=Usage.model_validate(completion.usage, from_attributes=True) if completion.usage else None,
+        )
+
+    # Not response_class=EventSourceResponse: that makes FastAPI expect a generator route,
+    # which would send the 200 before the upstream has answered.
+    @router.post("/v1/chat/stream", response_model=None, responses=_STREAM_RESPONSES)
+    async def chat_stream(body: ChatIn, runtime: Shared) -> GuardedEventStream:
+        request = _upstream_request(body, runtime.settings)
+        await _take_slot(runtime.limit)
+        try:  # the 200 waits for the upstream's headers: early failures are HTTP errors
+            async with _upstream_errors(runtime.settings.deadline_s):
+                stream = await runtime.client.chat.completions.create(
+                    **request, stream=True, stream_options={"include_usage": True}
+                )
+        except BaseException:
+            runtime.limit.release()
+            raise
+        record = _record()
+        record.upstream_request_id = stream.response.headers.get("x-request-id")
+
+        async def cleanup() -> None:
+            try:
+                await stream.close()  # the upstream sees the connection close and stops
+            finally:
+                runtime.limit.release()
+
+        return GuardedEventStream(chat_events(stream, record.request_id), cleanup=cleanup)
+
+    return router
+
+
+def _upstream_request(body: ChatIn, settings: Settings) -> dict[str, Any]:
+    """The cost guards a body can't express: the model allow-list and the output cap."""
+    model = body.model or settings.model
+    if model not in settings.models:
+        raise errors.invalid(f"Model {model!r} is not allowed; use one of: {', '.join(sorted(settings.models))}.",
+                             param="model")
+    if body.max_tokens is not None and body.max_tokens > settings.max_output_tokens:
+        raise errors.invalid(f"max_tokens is {body.max_tokens}; the most this service allows is "
+                             f"{settings.max_output_tokens}.", param="max_tokens")
+    return {
+        "model": model,
+        "messages": [message.model_dump() for message in body.messages],
+        "max_tokens": body.max_tokens or settings.max_output_tokens,
+    }
+
+
+async def _take_slot(limit: ConcurrencyLimit) -> None:
+    try:
+        await limit.acquire()
+    except Overloaded as exc:
+        raise errors.overloaded(str(exc)) from None
+
+
+@asynccontextmanager
+async def _upstream_errors(deadline_s: float) -> AsyncIterator[None]:
+    """Bound the whole call (all attempts and backoff) and translate what the SDK raises."""
+    try:
+        async with asyncio.timeout(deadline_s):
+            yield
+    except Exception as exc:
+        mapped = errors.from_upstream(exc)
+        if mapped is None:
+            raise
+        raise mapped from exc
+
+
+async def _probe(client: AsyncOpenAI, settings: Settings) -> None:
+    try:
+        async with _upstream_errors(settings.connect_timeout_s + settings.read_timeout_s):
+            await client.models.list()
+    except errors.ServiceError as exc:
+        raise ConfigError(f"startup probe failed: {exc.message} ({exc.code})") from None
+
+
+def _record() -> context.RequestRecord:
+    record = context.current.get()
+    assert record is not None, "the Gate middleware sets it"
+    return record
+
+
+async def _service_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, errors.ServiceError)
+    record = _record()
+    record.error_code = exc.code
+    record.upstream_request_id = exc.upstream_request_id or record.upstream_request_id
+    if exc.status == 500 or exc.code == "upstream_quota_exhausted":  # only an operator can fix these
+        log.error("%s (%s): %s", exc.code, exc.status, type(exc.__cause__).__name__ if exc.__cause__ else "-")
+    return exc.response(record.request_id)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = exc.errors()
+    first = problems[0] if problems else {}
+    param = ".".join(str(part) for part in first.get("loc", ())[1:]) or None  # drop "body"
+    summary = "; ".join(
+        f"{'.'.join(str(part) for part in problem.get('loc', ())[1:]) or 'body'}: {problem.get('msg')}"
+        for problem in problems[:5]
+    )
+    error = errors.ServiceError(422, "invalid_value", summary or "Invalid request.", type="invalid_request_error",
+                                param=param)
+    return await _service_error(request, error)
+
+
+def _log_to_stderr_if_unconfigured() -> None:
+    if not log.hasHandlers():  # e.g. under `uvicorn ...`, which configures only its own loggers
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        log.addHandler(handler)
+    if log.level == logging.NOTSET:
+        log.setLevel(logging.INFO)
+
+
+def _error_schema(description: str) -> dict[str, Any]:
+    return {"description": description}
+
+
+_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _error_schema("The upstream rejected the input"),
+    401: _error_schema("No valid service token"),
+    413: _error_schema("Body larger than SERVICE_MAX_BODY_BYTES"),
+    422: _error_schema("Invalid body, model not allowed, or max_tokens above the cap"),
+    429: _error_schema("The upstream is rate limiting (Retry-After)"),
+    500: _error_schema("Internal error or upstream authentication failure"),
+    502: _error_schema("The upstream failed"),
+    503: _error_schema("Overloaded (Retry-After) or the upstream quota is exhausted"),
+    504: _error_schema("Deadline or upstream timeout"),
+}
+_STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "Server-sent events: data {delta}, then event done or event error",
+          "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+    **_ERROR_RESPONSES,
+}

@@ -1,0 +1,72 @@
+"""Server-sent events over an ``AsyncStream``, with cleanup that always runs.
+
+The route awaits the stream's creation *before* returning this response, so an upstream
+that fails early (429, 5xx, timeout) becomes a proper HTTP error, not a 200 with an
+error inside. Once the 200 is sent, an error can only travel as an SSE ``error`` event.
+
+When the client leaves, Starlette cancels the body iterator. The cleanup here (close the
+upstream stream, release the concurrency slot) then runs shielded from that
+cancellation: an unshielded ``await stream.close()`` would be cancelled too, and the
+upstream would keep generating tokens nobody reads.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import anyio
+from fastapi.sse import EventSourceResponse, format_sse_event
+from openai import AsyncStream
+from openai.types.chat import ChatCompletionChunk
+from starlette.types import Receive, Scope, Send
+
+from . import context, errors
+from .schemas import Usage
+
+log = logging.getLogger("support.apps.hardened")
+
+
+def _event(data: dict[str, Any], event: str | None = None) -> bytes:
+    return format_sse_event(data_str=json.dumps(data, separators=(",", ":")), event=event)
+
+
+async def chat_events(stream: AsyncStream[ChatCompletionChunk], request_id: str) -> AsyncIterator[bytes]:
+    """``data: {"delta": ...}`` per chunk, then ``event: done`` (with usage) or ``event: error``."""
+    finish_reason, usage = None, None
+    try:
+        async for chunk in stream:
+            if chunk.usage is not None:
+                usage = Usage.model_validate(chunk.usage, from_attributes=True).model_dump()
+            for choice in chunk.choices:
+                finish_reason = choice.finish_reason or finish_reason
+                if choice.delta.content:
+                    yield _event({"delta": choice.delta.content})
+    except Exception as exc:  # after the 200 an error can only be an event
+        failure = errors.from_upstream(exc) or errors.internal_error()
+        record = context.current.get()
+        if record is not None:
+            record.error_code = failure.code
+            failure.upstream_request_id = failure.upstream_request_id or record.upstream_request_id
+        log.warning("stream failed after the 200: %s", type(exc).__name__, exc_info=failure.status == 500)
+        yield _event(failure.body(request_id), event="error")
+        return
+    yield _event({"finish_reason": finish_reason, "usage": usage}, event="done")
+
+
+class GuardedEventStream(EventSourceResponse):
+    """An SSE response whose `cleanup` runs however the response ends: done, failed, or abandoned."""
+
+    def __init__(self, content: AsyncIterator[bytes], *, cleanup: Callable[[], Awaitable[None]],
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(content, headers={"Cache-Control": "no-store", **(headers or {})})
+        self.cleanup = cleanup
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self.cleanup()

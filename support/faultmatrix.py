@@ -8,13 +8,13 @@ the matrix and shows it; ``tests/test_hardened.py`` runs it and asserts it. Both
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
+from .sse import parse_events
 from .upstream import RunningUpstream
 
 # Small on purpose: a hang costs (max_retries + 1) x read timeout + backoff, not minutes.
@@ -80,21 +80,6 @@ class Observation:
             "elapsed_s": round(self.elapsed_s, 2),
             "as documented": "yes" if self.holds else "NO",
         }
-
-
-def parse_events(text: str) -> list[tuple[str, dict[str, Any]]]:
-    """Server-sent events as (event name, JSON data); the name is "message" when unset."""
-    events = []
-    for block in text.split("\n\n"):
-        name, data = "message", None
-        for line in block.splitlines():
-            if line.startswith("event: "):
-                name = line[len("event: "):]
-            elif line.startswith("data: "):
-                data = json.loads(line[len("data: "):])
-        if data is not None:
-            events.append((name, data))
-    return events
 
 
 def observe(case: FaultCase, service: httpx.Client, upstream: RunningUpstream,

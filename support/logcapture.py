@@ -34,6 +34,8 @@ class _Collector(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         if record.exc_info and record.exc_info[1] is not None:
             exc = record.exc_info[1]
+            while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+                exc = exc.exceptions[0]  # a task group's wrapper: report what went wrong inside
             self.errors.append(AppError(type(exc).__name__, str(exc), record.created))
 
 

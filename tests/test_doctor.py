@@ -53,12 +53,15 @@ def test_evaluate_cli_prints_the_table() -> None:
 def test_apps_flags_exactly_the_broken_modules(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([str(APPS), "--format", "json"]) == 1
     found = {(Path(f["path"]).name, f["code"]) for f in json.loads(capsys.readouterr().out)}
-    assert found == {("broken_await.py", "OA101"), ("silent_blocking.py", "OA102"), ("loop_closed.py", "OA105")}
+    assert found == {("broken_await.py", "OA101"), ("silent_blocking.py", "OA102"), ("loop_closed.py", "OA105"),
+                ("stream_sync.py", "OA107")}
 
 
-@pytest.mark.parametrize("name", ["fix_sync_route", "fix_to_thread", "fix_to_thread_sized", "fix_async_client"])
+@pytest.mark.parametrize("name", ["fix_sync_route", "fix_to_thread", "fix_to_thread_sized", "fix_async_client",
+                                  "stream_async", "stream_unprimed", "hardened"])
 def test_fixes_are_clean(name: str) -> None:
-    assert main([str(APPS / f"{name}.py")]) == 0
+    path = APPS / name if (APPS / name).is_dir() else APPS / f"{name}.py"
+    assert main([str(path)]) == 0
 
 
 def test_silent_blocker_points_at_the_call_line() -> None:
@@ -213,6 +216,7 @@ def test_project_code_is_clean_apart_from_the_intended_examples() -> None:
     # support/ only: the notebooks reproduce these errors on purpose (05 runs asyncio.run in a cell)
     out = _cli("--format", "json", "support")
     found = {(Path(f["path"]).name, f["code"]) for f in json.loads(out.stdout)}
-    intended = {("broken_await.py", "OA101"), ("silent_blocking.py", "OA102"), ("loop_closed.py", "OA105")}
+    intended = {("broken_await.py", "OA101"), ("silent_blocking.py", "OA102"), ("loop_closed.py", "OA105"),
+                ("stream_sync.py", "OA107")}
     unexplained = found - intended - {("loops.py", "OA106")}  # support/loops.py demonstrates asyncio.run's error
     assert intended <= found and not unexplained, unexplained

@@ -67,8 +67,8 @@ RULES: dict[str, Rule] = {
         Rule(
             "OA107",
             "sync generator over a sync OpenAI stream in a streaming response",
-            "sync generator over a sync OpenAI stream, served by StreamingResponse: Starlette iterates it on a "
-            "worker thread and never stops it when the client disconnects, so the upstream keeps generating "
+            "sync generator over a sync OpenAI stream, served by StreamingResponse: when the client disconnects, "
+            "Starlette stops pulling from it but nothing closes the stream, so the upstream keeps generating "
             "(and billing) to the end; use AsyncOpenAI with an async generator that closes the stream "
             "(`finally: await stream.close()`)",
         ),

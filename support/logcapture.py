@@ -52,3 +52,28 @@ def app_errors(logger_name: str = "uvicorn.error") -> Iterator[list[AppError]]:
     finally:
         logger.removeHandler(collector)
         logger.propagate = propagate
+
+
+class _Lines(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.INFO)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+@contextlib.contextmanager
+def log_lines(logger_name: str, level: int = logging.INFO) -> Iterator[list[str]]:
+    """Collect (and keep off stderr) the messages `logger_name` emits while the block runs."""
+    logger = logging.getLogger(logger_name)
+    collector = _Lines()
+    saved = logger.propagate, logger.level
+    logger.addHandler(collector)
+    logger.propagate = False
+    logger.setLevel(level)
+    try:
+        yield collector.lines
+    finally:
+        logger.removeHandler(collector)
+        logger.propagate, logger.level = saved

@@ -24,6 +24,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from openai import AsyncOpenAI
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import context, errors
 from .gate import Gate
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(Gate)
     app.add_exception_handler(errors.ServiceError, _service_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     app.include_router(_routes())
     return app
 
@@ -206,6 +208,10 @@ async def _service_error(request: Request, exc: Exception) -> JSONResponse:
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     problems = exc.errors()
+    if problems and problems[0].get("type") == "json_invalid":  # its loc is a character offset, not a field
+        detail = problems[0].get("ctx", {}).get("error", "")
+        error = errors.invalid(f"The body is not valid JSON: {detail}".rstrip(": "))
+        return await _service_error(request, error)
     first = problems[0] if problems else {}
     param = ".".join(str(part) for part in first.get("loc", ())[1:]) or None  # drop "body"
     summary = "; ".join(
@@ -214,6 +220,18 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     )
     error = errors.ServiceError(422, "invalid_value", summary or "Invalid request.", type="invalid_request_error",
                                 param=param)
+    return await _service_error(request, error)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    """Starlette's own refusals (no such route, wrong method, a body it can't decode), OpenAI-shaped."""
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400:  # FastAPI's "error parsing the body" (not UTF-8, nested too deep): invalid input
+        error = errors.invalid("The request body is not valid JSON.")
+    else:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        error = errors.ServiceError(exc.status_code, code, str(exc.detail), type="invalid_request_error",
+                                    headers=dict(exc.headers or {}))
     return await _service_error(request, error)
 
 

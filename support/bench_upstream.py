@@ -76,13 +76,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def start_upstream(args: argparse.Namespace, startup_timeout: float = 30.0) -> tuple[subprocess.Popen[bytes], str]:
+def start_upstream(args: argparse.Namespace, startup_timeout: float = 30.0,
+                   extra_args: tuple[str, ...] = ()) -> tuple[subprocess.Popen[bytes], str]:
     """Start ``python -m support.upstream`` on a free port and return it with its base URL."""
     cmd = [sys.executable, "-m", "support.upstream", "--port", "0", "--latency", str(args.latency),
-           "--ttft", str(args.ttft), "--chunk-delay", str(args.chunk_delay), "--log-level", args.log_level]
+           "--ttft", str(args.ttft), "--chunk-delay", str(args.chunk_delay), "--log-level", args.log_level,
+           *extra_args]
     # Its own session: a Ctrl-C in the terminal reaches the bench only, which stops the upstream itself.
     proc = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            start_new_session=True, preexec_fn=_die_with_parent)
+                            start_new_session=True, preexec_fn=die_with_parent)
     assert proc.stdout is not None
     try:
         ready, _, _ = select.select([proc.stdout], [], [], startup_timeout)
@@ -110,7 +112,7 @@ def start_upstream(args: argparse.Namespace, startup_timeout: float = 30.0) -> t
     return proc, url
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """In the child, Linux only: get SIGTERM when the bench dies, even by SIGKILL."""
     try:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG

@@ -19,7 +19,8 @@ from typing import Any
 
 import aiohttp
 
-__all__ = ["DEADLINE", "LoadResult", "RequestSpec", "ideal_throughput", "new_session", "run_load", "run_load_sync"]
+__all__ = ["DEADLINE", "LoadResult", "RequestSpec", "ideal_throughput", "new_session", "percentile", "run_load",
+           "run_load_sync"]
 
 DEADLINE = "DeadlineExceeded"  # status of a request still in flight when `timeout_s` ran out
 
@@ -62,16 +63,8 @@ class LoadResult:
         return self.completed / self.wall_s if self.wall_s > 0 else 0.0
 
     def percentile(self, p: float) -> float:
-        """The p-th percentile (0..100) of latencies by linear interpolation between the
-        closest ranks (numpy's default, ``method="linear"``); NaN when there are none."""
-        if not 0 <= p <= 100:
-            raise ValueError(f"percentile must be between 0 and 100, got {p}")
-        xs = sorted(self.latencies_s)
-        if not xs:
-            return math.nan
-        h = (len(xs) - 1) * p / 100
-        lo = int(h)
-        return xs[lo] + (h - lo) * (xs[min(lo + 1, len(xs) - 1)] - xs[lo])
+        """The p-th percentile (0..100) of the latencies; see `percentile`."""
+        return percentile(self.latencies_s, p)
 
     @property
     def p50(self) -> float:
@@ -98,6 +91,19 @@ class LoadResult:
         if include_latencies:
             out["latencies_s"] = list(self.latencies_s)
         return out
+
+
+def percentile(values: list[float], p: float) -> float:
+    """The p-th percentile (0..100) of `values` by linear interpolation between the
+    closest ranks (numpy's default, ``method="linear"``); NaN when there are none."""
+    if not 0 <= p <= 100:
+        raise ValueError(f"percentile must be between 0 and 100, got {p}")
+    xs = sorted(values)
+    if not xs:
+        return math.nan
+    h = (len(xs) - 1) * p / 100
+    lo = int(h)
+    return xs[lo] + (h - lo) * (xs[min(lo + 1, len(xs) - 1)] - xs[lo])
 
 
 def ideal_throughput(concurrency: int, latency_s: float) -> float:

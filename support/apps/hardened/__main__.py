@@ -24,8 +24,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         Settings().check()  # fail here, with one clear line, rather than in every worker
-    except (ConfigError, ValidationError) as exc:
+    except ConfigError as exc:
         print(f"hardened: cannot start: {exc}", file=sys.stderr)
+        return 2
+    except ValidationError as exc:  # e.g. SERVICE_MAX_CONCURRENCY=many; values are never shown
+        problems = "; ".join(f"SERVICE_{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+        print(f"hardened: cannot start: {problems}", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     uvicorn.run("support.apps.hardened:app", host=args.host, port=args.port, workers=args.workers,

@@ -1,0 +1,73 @@
+"""``python -m support.bench --help``"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from ..bench_upstream import parse_levels
+from . import report
+from .patterns import PATTERNS
+from .run import Config, run_benchmark
+
+DEFAULT_OUT = Path("build/bench")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m support.bench",
+        description="Drive every pattern's service with the same closed-loop load against the bundled upstream "
+        "(each in its own process) and write results.json, results.md and PNG plots.",
+        epilog="Patterns: " + "; ".join(f"{p.name} = {p.title}" for p in PATTERNS.values()),
+    )
+    defaults = Config()
+    parser.add_argument("--latency", type=float, default=defaults.latency_s,
+                        help="upstream latency per call, s (default: %(default)s)")
+    parser.add_argument("--concurrency", type=parse_levels, default=defaults.levels, metavar="C1,C2,...",
+                        help=f"concurrency levels (default: {','.join(map(str, defaults.levels))})")
+    parser.add_argument("--rounds", type=int, default=defaults.rounds,
+                        help="requests per level = rounds x concurrency, at least 20 (default: %(default)s)")
+    parser.add_argument("--patterns", default=",".join(PATTERNS), metavar="P1,P2,...",
+                        help="patterns to run (default: all); the upstream alone always runs")
+    parser.add_argument("--serial-budget", type=float, default=defaults.serial_budget_s, metavar="S",
+                        help="seconds allowed to a pattern that serializes requests (default: %(default)s)")
+    parser.add_argument("--streams", type=int, default=defaults.streams, metavar="N",
+                        help="concurrent streams to hold on the hardened service, 0 to skip (default: %(default)s)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default: %(default)s)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    patterns = [name.strip() for name in args.patterns.split(",") if name.strip()]
+    unknown = sorted(set(patterns) - set(PATTERNS))
+    if unknown:
+        parser.error(f"unknown pattern(s): {', '.join(unknown)}; choose from {', '.join(PATTERNS)}")
+    if args.latency <= 0:
+        parser.error("--latency must be > 0")
+    if args.rounds < 1 or args.serial_budget <= 0 or args.streams < 0:
+        parser.error("--rounds must be >= 1, --serial-budget > 0 and --streams >= 0")
+    config = Config(latency_s=args.latency, levels=args.concurrency, rounds=args.rounds, patterns=patterns,
+                    serial_budget_s=args.serial_budget, streams=args.streams)
+    started = time.perf_counter()
+    try:
+        result = run_benchmark(config)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (RuntimeError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    files = report.write(result, args.out)
+    print(report.table(result))
+    if result.streams is not None:
+        print(f"\nstreams: {result.streams.summary()}")
+    print(f"\n{time.perf_counter() - started:.0f} s; wrote " + ", ".join(str(f) for f in files.values()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

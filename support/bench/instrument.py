@@ -1,0 +1,80 @@
+"""What the benchmark measures inside a service's process: event-loop lag and memory.
+
+``app_factory`` wraps the app named by ``$BENCH_APP`` (``module:attribute``) so that
+uvicorn can start it (``--factory``) in every worker. The wrapper starts a ticker task
+that asks to wake every `TICK_S` and records how late it woke: the loop's lag, the time
+any request waits before the loop even looks at it. Two extra routes report and reset:
+
+``GET  /_bench/stats``  ``{"pid", "lag_ms": {"n", "p50", "p99", "max"}, "peak_rss_mib"}``
+``POST /_bench/reset``  forget the lag samples and the peak RSS (Linux ``clear_refs``)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ..loadgen import percentile
+
+TICK_S = 0.005
+
+
+def peak_rss_mib(pid: int | str = "self") -> float:
+    """The process's peak resident memory (VmHWM) in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def reset_peak_rss(pid: int | str = "self") -> None:
+    """Start a new peak: VmHWM restarts from the current RSS (Linux 4.0+)."""
+    Path(f"/proc/{pid}/clear_refs").write_text("5")
+
+
+class Instrumented:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.lags: list[float] = []
+        self._ticker: asyncio.Task[None] | None = None
+
+    async def _tick(self) -> None:
+        while True:
+            asked = time.perf_counter()
+            await asyncio.sleep(TICK_S)
+            self.lags.append(time.perf_counter() - asked - TICK_S)
+
+    def stats(self) -> dict[str, Any]:
+        lags_ms = [lag * 1000 for lag in self.lags]
+        return {
+            "pid": os.getpid(),
+            "lag_ms": {"n": len(lags_ms), "p50": percentile(lags_ms, 50), "p99": percentile(lags_ms, 99),
+                       "max": max(lags_ms, default=float("nan"))},
+            "peak_rss_mib": peak_rss_mib(),
+        }
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._ticker is None:  # the first call is the lifespan's, on the serving loop
+            self._ticker = asyncio.get_running_loop().create_task(self._tick())
+        if scope["type"] == "http" and scope["path"].startswith("/_bench/"):
+            if scope["path"] == "/_bench/reset":
+                self.lags.clear()
+                reset_peak_rss()
+            body = json.dumps(self.stats()).encode()
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [(b"content-type", b"application/json"), (b"connection", b"close")]})
+            await send({"type": "http.response.body", "body": body})
+            return
+        await self.app(scope, receive, send)
+
+
+def app_factory() -> Instrumented:
+    module, _, attribute = os.environ["BENCH_APP"].partition(":")
+    return Instrumented(getattr(importlib.import_module(module), attribute))

@@ -1,0 +1,99 @@
+"""What the benchmark writes: ``results.json``, ``results.md`` (the table) and PNG plots."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; no display needed
+import matplotlib.pyplot as plt
+
+from .run import BenchResult
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, spec)
+
+
+def table(result: BenchResult) -> str:
+    """One Markdown row per pattern and concurrency level."""
+    header = ("| pattern | C | ok req/s | vs upstream | added p50 ms | added p99 ms | errors | upstream calls "
+              "| loop lag p99 ms | lag max ms | peak RSS MiB |")
+    lines = [header, "|" + "|".join(["---"] * 11) + "|"]
+    for row in result.to_dict()["rows"]:
+        lag = row["lag_ms"] or {}
+        lines.append("| " + " | ".join([
+            row["title"], str(row["concurrency"]), _fmt(row["ok_throughput_rps"], ".1f"),
+            _fmt(row["vs_upstream"].get("throughput"), ".0%"), _fmt(row["added_p50_ms"], ".0f"),
+            _fmt(row["added_p99_ms"], ".0f"), str(row["errors"]), str(row["upstream_requests"]),
+            _fmt(lag.get("p99"), ".1f"), _fmt(lag.get("max"), ".0f"), _fmt(row["peak_rss_mib"], ".0f"),
+        ]) + " |")
+    return "\n".join(lines)
+
+
+def plot_throughput(result: BenchResult, path: Path) -> None:
+    rows = result.to_dict()["rows"]
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for title in dict.fromkeys(r["title"] for r in rows):
+        mine = [r for r in rows if r["title"] == title]
+        style = {"color": "black", "linestyle": "--"} if mine[0]["pattern"] == "upstream" else {}
+        ax.plot([r["concurrency"] for r in mine], [r["ok_throughput_rps"] for r in mine], marker="o", label=title, **style)
+    ax.set(xscale="log", xlabel="concurrent clients", ylabel="successful requests / s",
+           title=f"Throughput at {result.config.latency_s} s upstream latency")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_latency(result: BenchResult, path: Path, concurrency: int | None = None) -> None:
+    """Latency distribution per pattern at one level (the highest by default), successes only."""
+    level = concurrency or max(result.config.levels)
+    rows = [r for r in result.rows if r.concurrency == level]
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    data = [[x * 1000 for x in r.load.latencies_s] or [math.nan] for r in rows]
+    ax.boxplot(data, vert=False, whis=(1, 99), showfliers=False)
+    ax.set_yticks(range(1, len(rows) + 1), [r.title for r in rows], fontsize=8)
+    ax.axvline(result.config.latency_s * 1000, color="grey", linestyle=":", label="upstream latency")
+    ax.set(xscale="log", xlabel="latency, ms (box: p25-p75, whiskers: p1-p99)",
+           title=f"Latency per request at {level} concurrent clients")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write(result: BenchResult, out: Path) -> dict[str, Path]:
+    """Write everything into `out`; return the files by name."""
+    out.mkdir(parents=True, exist_ok=True)
+    files = {"json": out / "results.json", "table": out / "results.md",
+             "throughput": out / "throughput.png", "latency": out / "latency.png"}
+    data = _without_nan(result.to_dict())
+    files["json"].write_text(json.dumps(data, indent=2, default=_jsonable, allow_nan=False) + "\n")
+    streams = "" if result.streams is None else f"\n\nStreams: {result.streams.summary()}\n"
+    files["table"].write_text(table(result) + streams + "\n")
+    plot_throughput(result, files["throughput"])
+    plot_latency(result, files["latency"])
+    return files
+
+
+def _without_nan(value: Any) -> Any:
+    """NaN (no measurement) becomes null: strict JSON has no NaN."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _without_nan(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_nan(v) for v in value]
+    return value
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON-serializable: {type(value).__name__}")

@@ -1,0 +1,101 @@
+"""Start a pattern's service in its own uvicorn process, and read its process tree.
+
+The parent binds the socket and hands uvicorn its file descriptor (``--fd``), so there
+is no port to race for, and ``--workers N`` processes share it as in production.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from ..bench_upstream import ROOT, die_with_parent
+from .instrument import peak_rss_mib, reset_peak_rss
+from .patterns import SERVICE_ENV, Pattern
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+@dataclass
+class Service:
+    pattern: Pattern
+    process: subprocess.Popen[bytes]
+    base_url: str
+    sock: socket.socket
+
+    def pids(self) -> list[int]:
+        """The serving processes: the workers when there are several, else uvicorn itself."""
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        if self.pattern.workers == 1:
+            return [self.process.pid]
+        try:
+            children_pids = [int(pid) for pid in children.read_text().split()]
+        except OSError:
+            return []
+        # multiprocessing also starts a resource tracker next to the workers: leave it out
+        return [pid for pid in children_pids if b"resource_tracker" not in _cmdline(pid)]
+
+    def reset_peak_rss(self) -> None:
+        for pid in self.pids():
+            reset_peak_rss(pid)
+
+    def peak_rss_mib(self) -> float:
+        """Peak resident memory since the last reset, summed over the serving processes."""
+        return sum(peak_rss_mib(pid) for pid in self.pids())
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)  # uvicorn's graceful shutdown, lifespan included
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.sock.close()
+
+
+def start_service(pattern: Pattern, upstream_url: str, *, startup_timeout: float = 30.0) -> Service:
+    """Serve `pattern.app` (instrumented) against the upstream at `upstream_url`; wait until it answers."""
+    assert pattern.app is not None, "the upstream alone has no service"
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.set_inheritable(True)
+    base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    env = os.environ | SERVICE_ENV | pattern.env | {
+        "OPENAI_BASE_URL": upstream_url,
+        "OPENAI_API_KEY": "bench-upstream-key",
+        "BENCH_APP": pattern.app,
+    }
+    cmd = [sys.executable, "-m", "uvicorn", "support.bench.instrument:app_factory", "--factory",
+           "--fd", str(sock.fileno()), "--workers", str(pattern.workers), "--loop", "uvloop", "--http", "httptools",
+           "--no-access-log", "--log-level", "warning", "--backlog", "4096"]
+    process = subprocess.Popen(cmd, cwd=ROOT, env=env, pass_fds=[sock.fileno()], stdin=subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL, stderr=None if os.environ.get("BENCH_DEBUG") else subprocess.DEVNULL, start_new_session=True,
+                               preexec_fn=die_with_parent)  # noqa: PLW1509 (prctl only)
+    service = Service(pattern, process, base_url, sock)
+    deadline = time.monotonic() + startup_timeout
+    while True:
+        try:
+            if httpx.get(base_url + "/_bench/stats", timeout=2).status_code == 200 and \
+                    len(service.pids()) == pattern.workers:
+                return service
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            service.stop()
+            raise RuntimeError(f"{pattern.name}: the service did not start (exit code {process.poll()})")
+        time.sleep(0.05)

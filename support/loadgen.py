@@ -46,6 +46,7 @@ class LoadResult:
     statuses: Counter[int | str] = field(default_factory=Counter)  # HTTP status or exception class name
     errors: int = 0  # exceptions, HTTP status >= 400, and requests cut by the deadline
     timed_out: bool = False
+    unfinished: int = 0  # with a window: requests still in flight when it closed (not in the latencies)
 
     @property
     def completed(self) -> int:
@@ -80,7 +81,7 @@ class LoadResult:
 
     def to_dict(self, *, include_latencies: bool = False) -> dict[str, Any]:
         """A JSON-serializable summary (NaN becomes None; status keys become strings)."""
-        fields = ("concurrency", "n_requests", "completed", "ok", "errors", "timed_out", "wall_s")
+        fields = ("concurrency", "n_requests", "completed", "ok", "errors", "timed_out", "unfinished", "wall_s")
         out: dict[str, Any] = {
             **{name: getattr(self, name) for name in fields},
             "throughput_rps": self.throughput,
@@ -124,18 +125,24 @@ def new_session() -> aiohttp.ClientSession:
 
 
 async def run_load(spec: RequestSpec, *, concurrency: int, n_requests: int, timeout_s: float = 60.0,
-                   session: aiohttp.ClientSession | None = None,
+                   window_s: float | None = None, session: aiohttp.ClientSession | None = None,
                    on_progress: Callable[[int, int], None] | None = None) -> LoadResult:
     """Send `n_requests` copies of `spec` from `concurrency` closed-loop workers, reading
     each body in full. At `timeout_s` the workers still running are cancelled and their
     in-flight requests counted as `DEADLINE` errors: a stuck server cannot hang the caller.
-    `on_progress(completed, n_requests)` follows each completion. A `session` passed in is
-    used as is (warm connections) and left open."""
+
+    With `window_s`, the run is a measurement window instead: it ends after `window_s`
+    (or `n_requests`), and requests still in flight then are counted as `unfinished`,
+    neither errors nor latencies. Patterns whose queues would take minutes to drain are
+    then compared over the same time. `on_progress(completed, n_requests)` follows each
+    completion. A `session` passed in is used as is (warm connections) and left open."""
     for name, value in (("concurrency", concurrency), ("n_requests", n_requests)):
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
     if not timeout_s > 0:
         raise ValueError(f"timeout_s must be > 0, got {timeout_s!r}")
+    if window_s is not None and not window_s > 0:
+        raise ValueError(f"window_s must be > 0, got {window_s!r}")
 
     body = None if spec.json is None else json.dumps(spec.json).encode()
     headers = dict(spec.headers)
@@ -167,7 +174,10 @@ async def run_load(spec: RequestSpec, *, concurrency: int, n_requests: int, time
                     await response.read()
                     status = response.status
             except asyncio.CancelledError:
-                record(t0, DEADLINE)
+                if window_s is None:
+                    record(t0, DEADLINE)
+                else:
+                    result.unfinished += 1
                 raise
             except Exception as exc:  # the failure is the measurement: count it, keep going
                 status = type(exc).__name__
@@ -177,12 +187,13 @@ async def run_load(spec: RequestSpec, *, concurrency: int, n_requests: int, time
     try:
         tasks = [asyncio.create_task(worker(client)) for _ in range(concurrency)]
         try:
-            done, pending = await asyncio.wait(tasks, timeout=timeout_s, return_when=asyncio.FIRST_EXCEPTION)
+            done, pending = await asyncio.wait(tasks, timeout=window_s or timeout_s,
+                                               return_when=asyncio.FIRST_EXCEPTION)
         finally:  # also when run_load itself is cancelled: never leave workers behind
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-        result.timed_out = bool(pending) and not any(t.exception() for t in done)
+        result.timed_out = window_s is None and bool(pending) and not any(t.exception() for t in done)
         for task in done:
             if (exc := task.exception()) is not None:  # a bug (e.g. in on_progress), not a failed request
                 raise exc

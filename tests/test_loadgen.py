@@ -122,6 +122,18 @@ def test_deadline_cancels_stuck_workers(upstream):
     assert all(latency >= timeout - 0.05 for latency in result.latencies_s)
 
 
+def test_window_counts_requests_in_flight_as_unfinished_not_as_errors(upstream):
+    result = run_load_sync(chat(upstream, **{"x-upstream-fault": "hang"}), concurrency=3, n_requests=10,
+                           window_s=0.5)
+    assert (result.unfinished, result.completed, result.errors, result.timed_out) == (3, 0, 0, False)
+    assert result.latencies_s == [] and result.throughput == 0
+
+
+def test_window_ends_early_when_the_requests_are_done(upstream):
+    result = run_load_sync(chat(upstream), concurrency=2, n_requests=4, window_s=30)
+    assert (result.ok, result.unfinished) == (4, 0) and result.wall_s < 30
+
+
 def test_progress_session_reuse_and_json_summary(upstream):
     seen: list[tuple[int, int]] = []
 

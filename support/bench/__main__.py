@@ -27,12 +27,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="upstream latency per call, s (default: %(default)s)")
     parser.add_argument("--concurrency", type=parse_levels, default=defaults.levels, metavar="C1,C2,...",
                         help=f"concurrency levels (default: {','.join(map(str, defaults.levels))})")
-    parser.add_argument("--rounds", type=int, default=defaults.rounds,
-                        help="requests per level = rounds x concurrency, at least 20 (default: %(default)s)")
+    parser.add_argument("--window", type=float, default=defaults.window_s, metavar="S",
+                        help="seconds each level is measured for; requests still in flight then are "
+                        "counted as unfinished (default: %(default)s)")
     parser.add_argument("--patterns", default=",".join(PATTERNS), metavar="P1,P2,...",
                         help="patterns to run (default: all); the upstream alone always runs")
-    parser.add_argument("--serial-budget", type=float, default=defaults.serial_budget_s, metavar="S",
-                        help="seconds allowed to a pattern that serializes requests (default: %(default)s)")
     parser.add_argument("--streams", type=int, default=defaults.streams, metavar="N",
                         help="concurrent streams to hold on the hardened service, 0 to skip (default: %(default)s)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default: %(default)s)")
@@ -48,10 +47,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown pattern(s): {', '.join(unknown)}; choose from {', '.join(PATTERNS)}")
     if args.latency <= 0:
         parser.error("--latency must be > 0")
-    if args.rounds < 1 or args.serial_budget <= 0 or args.streams < 0:
-        parser.error("--rounds must be >= 1, --serial-budget > 0 and --streams >= 0")
-    config = Config(latency_s=args.latency, levels=args.concurrency, rounds=args.rounds, patterns=patterns,
-                    serial_budget_s=args.serial_budget, streams=args.streams)
+    if args.window <= 0 or args.streams < 0:
+        parser.error("--window must be > 0 and --streams >= 0")
+    config = Config(latency_s=args.latency, levels=args.concurrency, window_s=args.window, patterns=patterns,
+                    streams=args.streams)
     started = time.perf_counter()
     try:
         result = run_benchmark(config)
@@ -59,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except (RuntimeError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     files = report.write(result, args.out)
     print(report.table(result))

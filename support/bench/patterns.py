@@ -19,7 +19,6 @@ class Pattern:
     headers: dict[str, str] = field(default_factory=dict)
     workers: int = 1
     env: dict[str, str] = field(default_factory=dict)  # on top of SERVICE_ENV
-    serializes: bool = False  # blocks its loop for each call: give it a time budget, not a request count
 
 
 HARDENED: dict[str, Any] = {
@@ -30,8 +29,8 @@ HARDENED: dict[str, Any] = {
 
 PATTERNS: dict[str, Pattern] = {p.name: p for p in [
     Pattern("upstream", "upstream alone (ceiling)", None),
-    Pattern("silent", "sync call in async def", "support.apps.silent_blocking:app", serializes=True),
-    Pattern("await_sync", "await on the sync client", "support.apps.broken_await:app", serializes=True),
+    Pattern("silent", "sync call in async def", "support.apps.silent_blocking:app"),
+    Pattern("await_sync", "await on the sync client", "support.apps.broken_await:app"),
     Pattern("def_route", "A: sync def route", "support.apps.fix_sync_route:app"),
     Pattern("to_thread", "B: to_thread (default pool)", "support.apps.fix_to_thread:app"),
     Pattern("to_thread_sized", "B: to_thread (128 threads)", "support.apps.fix_to_thread_sized:app",
@@ -39,6 +38,8 @@ PATTERNS: dict[str, Pattern] = {p.name: p for p in [
     Pattern("async", "C: AsyncOpenAI", "support.apps.fix_async_client:app"),
     Pattern("async_aiohttp", "C: AsyncOpenAI + aiohttp", "support.apps.fix_async_aiohttp:app"),
     Pattern("hardened", "hardened service", "support.apps.hardened:app", **HARDENED),
+    Pattern("hardened_httpx", "hardened, httpx2 transport", "support.apps.hardened:app",
+            env={"SERVICE_HTTP_TRANSPORT": "httpx"}, **HARDENED),
     Pattern("hardened_2w", "hardened, 2 workers", "support.apps.hardened:app", workers=2, **HARDENED),
 ]}
 

@@ -21,16 +21,18 @@ def _fmt(value: float | None, spec: str) -> str:
 
 def table(result: BenchResult) -> str:
     """One Markdown row per pattern and concurrency level."""
-    header = ("| pattern | C | ok req/s | vs upstream | added p50 ms | added p99 ms | errors | upstream calls "
-              "| loop lag p99 ms | lag max ms | peak RSS MiB |")
-    lines = [header, "|" + "|".join(["---"] * 11) + "|"]
+    header = ("| pattern | C | ok req/s | vs upstream | added p50 ms | added p99 ms | errors | unfinished | upstream calls "
+              "| loop lag p99 ms | lag max ms | peak RSS MiB | service CPU ms/req | CPU stall |")
+    lines = [header, "|" + "|".join(["---"] * 14) + "|"]
     for row in result.to_dict()["rows"]:
         lag = row["lag_ms"] or {}
         lines.append("| " + " | ".join([
             row["title"], str(row["concurrency"]), _fmt(row["ok_throughput_rps"], ".1f"),
             _fmt(row["vs_upstream"].get("throughput"), ".0%"), _fmt(row["added_p50_ms"], ".0f"),
-            _fmt(row["added_p99_ms"], ".0f"), str(row["errors"]), str(row["upstream_requests"]),
-            _fmt(lag.get("p99"), ".1f"), _fmt(lag.get("max"), ".0f"), _fmt(row["peak_rss_mib"], ".0f"),
+            _fmt(row["added_p99_ms"], ".0f"), str(row["errors"]), str(row["unfinished"]), str(row["upstream_requests"]),
+            "no answer" if row["unresponsive"] else _fmt(lag.get("p99"), ".1f"),
+            "no answer" if row["unresponsive"] else _fmt(lag.get("max"), ".0f"), _fmt(row["peak_rss_mib"], ".0f"),
+            _fmt(row["service_cpu_ms"], ".1f"), _fmt(row["cpu_stall_pct"], ".0f") + "%",
         ]) + " |")
     return "\n".join(lines)
 
@@ -40,8 +42,9 @@ def plot_throughput(result: BenchResult, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for title in dict.fromkeys(r["title"] for r in rows):
         mine = [r for r in rows if r["title"] == title]
-        style = {"color": "black", "linestyle": "--"} if mine[0]["pattern"] == "upstream" else {}
-        ax.plot([r["concurrency"] for r in mine], [r["ok_throughput_rps"] for r in mine], marker="o", label=title, **style)
+        ceiling = mine[0]["pattern"] == "upstream"
+        ax.plot([r["concurrency"] for r in mine], [r["ok_throughput_rps"] for r in mine], marker="o", label=title,
+                color="black" if ceiling else None, linestyle="--" if ceiling else "-")
     ax.set(xscale="log", xlabel="concurrent clients", ylabel="successful requests / s",
            title=f"Throughput at {result.config.latency_s} s upstream latency")
     ax.grid(True, which="both", alpha=0.3)

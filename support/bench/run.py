@@ -20,7 +20,7 @@ from typing import Any
 
 import aiohttp
 
-from ..bench_upstream import start_upstream, stop_upstream
+from ..bench_upstream import cpu_seconds, cpu_stall_seconds, start_upstream, stop_upstream
 from ..loadgen import LoadResult, RequestSpec, ideal_throughput, new_session, run_load
 from .patterns import PATTERNS, Pattern
 from .services import Service, start_service
@@ -33,13 +33,12 @@ UPSTREAM_KEY = "bench-upstream-key"  # the bundled upstream accepts any key unle
 class Config:
     latency_s: float = 0.5
     levels: list[int] = field(default_factory=lambda: [10, 100])
-    rounds: int = 4  # requests per level = rounds x concurrency (at least 20)
+    window_s: float = 3.0  # each level is measured over this window, every pattern over the same time
     patterns: list[str] = field(default_factory=lambda: list(PATTERNS))
-    serial_budget_s: float = 6.0  # time allowed to a pattern that serializes (it would take N x latency)
     streams: int = 1000  # concurrent streams held open on the hardened service (0: skip)
-    stream_ttft_s: float = 0.2
-    stream_chunk_delay_s: float = 0.05
-    stream_tokens: int = 100
+    stream_ttft_s: float = 0.5
+    stream_chunk_delay_s: float = 0.5  # slow on purpose: the test is about holding connections
+    stream_tokens: int = 16
 
 
 @dataclass
@@ -52,6 +51,10 @@ class Row:
     upstream_requests: int  # what the upstream received during the level: sent, and billed
     lag_ms: dict[str, float] = field(default_factory=dict)  # the service's event loop (worst worker)
     peak_rss_mib: float = math.nan
+    service_cpu_ms: float = math.nan  # CPU per completed request: the service's processes
+    upstream_cpu_ms: float = math.nan  # and the upstream's
+    unresponsive: bool = False  # after the window, the service could not answer its stats route in time
+    cpu_stall_pct: float = math.nan  # share of the window some task on the machine waited for a CPU (Linux PSI)
 
     def to_dict(self, latency_s: float, ceiling: LoadResult | None) -> dict[str, Any]:
         load = self.load
@@ -64,7 +67,11 @@ class Row:
             **added,
             "upstream_requests": self.upstream_requests,
             "lag_ms": self.lag_ms,
+            "unresponsive": self.unresponsive,
+            "cpu_stall_pct": self.cpu_stall_pct,
             "peak_rss_mib": self.peak_rss_mib,
+            "service_cpu_ms": self.service_cpu_ms,
+            "upstream_cpu_ms": self.upstream_cpu_ms,
             "vs_upstream": _ratios(self, ceiling),
         }
 
@@ -83,8 +90,9 @@ def _ratios(row: Row, ceiling: LoadResult | None) -> dict[str, float | None]:
 class _Control:
     """The service's and the upstream's counters, reached over HTTP."""
 
-    def __init__(self, session: aiohttp.ClientSession, upstream_url: str) -> None:
+    def __init__(self, session: aiohttp.ClientSession, upstream_url: str, upstream_pid: int) -> None:
         self.session = session
+        self.upstream_pid = upstream_pid
         self.journal_url = upstream_url.removesuffix("/v1") + "/_upstream/journal"
 
     async def clear_journal(self) -> None:
@@ -95,59 +103,80 @@ class _Control:
         async with self.session.get(self.journal_url) as response:
             return len((await response.json())["entries"])
 
-    async def each_worker(self, service: Service, method: str, path: str) -> list[dict[str, Any]]:
+    async def each_worker(self, service: Service, method: str, path: str, timeout_s: float = 3.0) -> list[dict[str, Any]]:
         """Call `path` once on every worker: each call is a new connection, accepted by whichever
-        worker is free, so keep calling until every worker has answered."""
+        worker is free, so keep calling until every worker has answered. Raises TimeoutError
+        when a worker's loop is too busy to answer within `timeout_s`."""
         wanted, answers = set(service.pids()), {}
-        for _ in range(200):
-            async with self.session.request(method, service.base_url + path, headers={"Connection": "close"}) as r:
-                stats = await r.json()
-            answers[stats["pid"]] = stats
-            if wanted <= set(answers):
-                break
+        async with asyncio.timeout(timeout_s):
+            for _ in range(200):
+                async with self.session.request(method, service.base_url + path, headers={"Connection": "close"}) as r:
+                    stats = await r.json()
+                answers[stats["pid"]] = stats
+                if wanted <= set(answers):
+                    break
         return list(answers.values())
 
 
 async def run_level(pattern: Pattern, target_url: str, concurrency: int, config: Config, control: _Control,
                     service: Service | None, session: aiohttp.ClientSession) -> Row:
     spec = RequestSpec("POST", target_url, json=pattern.body, headers=pattern.headers)
-    n_requests = max(20, config.rounds * concurrency)
-    budget = config.serial_budget_s if pattern.serializes else max(60.0, 20 * n_requests * config.latency_s / concurrency)
+    n_requests = 100 * concurrency  # a cap the window ends first
     if service is not None:
-        await control.each_worker(service, "POST", "/_bench/reset")
+        # before measuring, a blocked loop may still owe the warm-up its answers: wait for them
+        await control.each_worker(service, "POST", "/_bench/reset", timeout_s=60)
         service.reset_peak_rss()
     await control.clear_journal()
-    load = await run_load(spec, concurrency=concurrency, n_requests=n_requests, timeout_s=budget, session=session)
-    await asyncio.sleep(0.2)  # let calls cut by the budget reach the upstream's journal
+    cpu_before = (service.cpu_seconds() if service else math.nan, cpu_seconds(control.upstream_pid))
+    stall_before, started = cpu_stall_seconds(), time.perf_counter()
+    load = await run_load(spec, concurrency=concurrency, n_requests=n_requests, window_s=config.window_s,
+                          session=session)
+    cpu_used = (service.cpu_seconds() if service else math.nan, cpu_seconds(control.upstream_pid))
+    stall_pct = 100 * (cpu_stall_seconds() - stall_before) / (time.perf_counter() - started)
+    await asyncio.sleep(0.2)  # let calls cut by the window reach the upstream's journal
     row = Row(pattern.name, pattern.title, pattern.workers, concurrency, load, await control.upstream_requests())
+    per_request = 1000 / max(1, load.completed)
+    row.service_cpu_ms = (cpu_used[0] - cpu_before[0]) * per_request
+    row.upstream_cpu_ms = (cpu_used[1] - cpu_before[1]) * per_request
+    row.cpu_stall_pct = stall_pct
     if service is not None:
-        stats = await control.each_worker(service, "GET", "/_bench/stats")
-        row.lag_ms = {key: max(s["lag_ms"][key] for s in stats) for key in ("p50", "p99", "max")}
         row.peak_rss_mib = service.peak_rss_mib()
+        try:
+            stats = await control.each_worker(service, "GET", "/_bench/stats")
+            row.lag_ms = {key: max(s["lag_ms"][key] for s in stats) for key in ("p50", "p99", "max")}
+        except TimeoutError:  # still working through a backlog the clients have left: a blocked loop
+            row.unresponsive = True
     return row
 
 
 async def run_pattern(pattern: Pattern, upstream_url: str, config: Config, control: _Control,
                       report: Callable[[str], None]) -> list[Row]:
-    service = None if pattern.app is None else start_service(pattern, upstream_url)
-    headers = pattern.headers if service is not None else {"Authorization": f"Bearer {UPSTREAM_KEY}"}
-    target_url = service.base_url + pattern.path if service else upstream_url + "/chat/completions"
-    body = pattern.body if service else {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
-    pattern_for_load = Pattern(pattern.name, pattern.title, pattern.app, pattern.path, body, headers,
-                               pattern.workers, pattern.env, pattern.serializes)
-    rows = []
+    rows: list[Row] = []
+    service: Service | None = None
     try:
-        async with new_session() as session:
-            warm = RequestSpec("POST", target_url, json=body, headers=headers)
-            await run_load(warm, concurrency=min(10, max(config.levels)), n_requests=2 if pattern.serializes else 20,
-                           timeout_s=config.serial_budget_s, session=session)
-            for concurrency in config.levels:
-                started = time.perf_counter()
-                row = await run_level(pattern_for_load, target_url, concurrency, config, control, service, session)
-                rows.append(row)
-                report(f"{pattern.name:16} C={concurrency:<5} {row.load.ok / row.load.wall_s if row.load.wall_s else 0:8.1f} "
-                       f"ok/s  p99 {row.load.p99 * 1000:7.0f} ms  errors {row.load.errors:4}  "
-                       f"lag p99 {row.lag_ms.get('p99', math.nan):7.1f} ms  ({time.perf_counter() - started:.1f} s)")
+        for concurrency in config.levels:
+            started = time.perf_counter()
+            if pattern.app is not None and service is None:
+                service = start_service(pattern, upstream_url)
+            if service is None:  # the upstream alone
+                target_url, headers = upstream_url + "/chat/completions", {"Authorization": f"Bearer {UPSTREAM_KEY}"}
+                body: dict[str, Any] = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+            else:
+                target_url, headers, body = service.base_url + pattern.path, pattern.headers, pattern.body
+            loaded = Pattern(pattern.name, pattern.title, pattern.app, pattern.path, body, headers, pattern.workers,
+                             pattern.env)
+            async with new_session() as session:
+                warm = RequestSpec("POST", target_url, json=body, headers=headers)
+                await run_load(warm, concurrency=min(10, concurrency), n_requests=20, window_s=1.0, session=session)
+                row = await run_level(loaded, target_url, concurrency, config, control, service, session)
+            rows.append(row)
+            if row.unresponsive and service is not None:  # its backlog would skew the next level: restart
+                service.stop()
+                service = None
+            lag = "unresponsive" if row.unresponsive else f"{row.lag_ms.get('p99', math.nan):7.1f} ms"
+            report(f"{pattern.name:16} C={concurrency:<5} {row.load.ok / row.load.wall_s if row.load.wall_s else 0:8.1f} "
+                   f"ok/s  p99 {row.load.p99 * 1000:7.0f} ms  errors {row.load.errors:4}  "
+                   f"unfinished {row.load.unfinished:4}  lag p99 {lag}  ({time.perf_counter() - started:.1f} s)")
     finally:
         if service is not None:
             service.stop()
@@ -182,7 +211,7 @@ async def _run(config: Config, report: Callable[[str], None]) -> BenchResult:
     streams = None
     try:
         async with new_session() as session:
-            control = _Control(session, upstream_url)
+            control = _Control(session, upstream_url, upstream.pid)
             order = ["upstream"] + [name for name in config.patterns if name != "upstream"]
             for name in order:
                 rows += await run_pattern(PATTERNS[name], upstream_url, config, control, report)

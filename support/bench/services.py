@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 
-from ..bench_upstream import ROOT, die_with_parent
+from ..bench_upstream import ROOT, cpu_seconds, die_with_parent
 from .instrument import peak_rss_mib, reset_peak_rss
 from .patterns import SERVICE_ENV, Pattern
 
@@ -56,11 +56,15 @@ class Service:
         """Peak resident memory since the last reset, summed over the serving processes."""
         return sum(peak_rss_mib(pid) for pid in self.pids())
 
+    def cpu_seconds(self) -> float:
+        """CPU time used so far by the serving processes."""
+        return sum(cpu_seconds(pid) for pid in self.pids())
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)  # uvicorn's graceful shutdown, lifespan included
             try:
-                self.process.wait(timeout=10)
+                self.process.wait(timeout=3)  # a blocked loop would drain its backlog first: don't wait
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()

@@ -7,7 +7,7 @@ The upstream's key and address use the SDK's own variables (``OPENAI_API_KEY``,
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     read_timeout_s: float = Field(default=30.0, gt=0)
     deadline_s: float = Field(default=60.0, gt=0)
     max_retries: int = Field(default=2, ge=0)
+
+    # The HTTP client under the SDK: aiohttp (``openai[aiohttp]``), or the SDK's default httpx2.
+    http_transport: Literal["aiohttp", "httpx"] = "aiohttp"
 
     # Load shedding: calls in flight, callers allowed to wait, and for how long.
     max_concurrency: int = Field(default=64, gt=0)

@@ -20,7 +20,12 @@ from typing import Any
 
 import aiohttp
 
-from ..bench_upstream import cpu_seconds, cpu_stall_seconds, start_upstream, stop_upstream
+from ..bench_upstream import (
+    cpu_seconds,
+    cpu_stall_seconds,
+    start_upstream,
+    stop_upstream,
+)
 from ..loadgen import LoadResult, RequestSpec, ideal_throughput, new_session, run_load
 from .patterns import PATTERNS, Pattern
 from .services import Service, start_service

@@ -1,7 +1,7 @@
 """Start a pattern's service in its own uvicorn process, and read its process tree.
 
-The parent binds the socket and hands uvicorn its file descriptor (``--fd``), so there
-is no port to race for, and ``--workers N`` processes share it as in production.
+The parent binds the socket and the child inherits it (see `serve`), so there is no
+port to race for, and N worker processes share it as in production.
 """
 
 from __future__ import annotations
@@ -84,9 +84,7 @@ def start_service(pattern: Pattern, upstream_url: str, *, startup_timeout: float
         "OPENAI_API_KEY": "bench-upstream-key",
         "BENCH_APP": pattern.app,
     }
-    cmd = [sys.executable, "-m", "uvicorn", "support.bench.instrument:app_factory", "--factory",
-           "--fd", str(sock.fileno()), "--workers", str(pattern.workers), "--loop", "uvloop", "--http", "httptools",
-           "--no-access-log", "--log-level", "warning", "--backlog", "4096"]
+    cmd = [sys.executable, "-m", "support.bench.serve", str(sock.fileno()), str(pattern.workers)]
     process = subprocess.Popen(cmd, cwd=ROOT, env=env, pass_fds=[sock.fileno()], stdin=subprocess.DEVNULL,
                                stdout=subprocess.DEVNULL, stderr=None if os.environ.get("BENCH_DEBUG") else subprocess.DEVNULL, start_new_session=True,
                                preexec_fn=die_with_parent)  # noqa: PLW1509 (prctl only)

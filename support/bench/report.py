@@ -60,7 +60,7 @@ def plot_latency(result: BenchResult, path: Path, concurrency: int | None = None
     rows = [r for r in result.rows if r.concurrency == level]
     fig, ax = plt.subplots(figsize=(8, 4.5))
     data = [[x * 1000 for x in r.load.latencies_s] or [math.nan] for r in rows]
-    ax.boxplot(data, vert=False, whis=(1, 99), showfliers=False)
+    ax.boxplot(data, orientation="horizontal", whis=(1, 99), showfliers=False)
     ax.set_yticks(range(1, len(rows) + 1), [r.title for r in rows], fontsize=8)
     ax.axvline(result.config.latency_s * 1000, color="grey", linestyle=":", label="upstream latency")
     ax.set(xscale="log", xlabel="latency, ms (box: p25-p75, whiskers: p1-p99)",

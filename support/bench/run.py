@@ -172,7 +172,8 @@ async def run_pattern(pattern: Pattern, upstream_url: str, config: Config, contr
                              pattern.env)
             async with new_session() as session:
                 warm = RequestSpec("POST", target_url, json=body, headers=headers)
-                await run_load(warm, concurrency=min(10, concurrency), n_requests=20, window_s=1.0, session=session)
+                # a few calls pay the first-call costs; more would only leave a blocked loop a backlog
+                await run_load(warm, concurrency=min(4, concurrency), n_requests=8, window_s=1.0, session=session)
                 row = await run_level(loaded, target_url, concurrency, config, control, service, session)
             rows.append(row)
             if row.unresponsive and service is not None:  # its backlog would skew the next level: restart

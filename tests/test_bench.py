@@ -23,7 +23,8 @@ from support.bench.patterns import PATTERNS
 def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("bench")
     status = main(["--latency", "0.1", "--concurrency", "2", "--window", "0.6",
-                   "--patterns", "silent,await_sync,async,hardened,hardened_2w", "--streams", "8", "--out", str(out)])
+                   "--patterns", "silent,await_sync,async,hardened,hardened_2w", "--streams", "8",
+                   "--transport-rounds", "1", "--out", str(out)])
     assert status == 0
     return out
 
@@ -47,6 +48,8 @@ def test_tiny_run_measures_each_pattern_against_the_ceiling(tiny_run: Path) -> N
         assert rows[name]["service_cpu_ms"] > 0
     assert rows["hardened_2w"]["workers"] == 2
     assert data["streams"]["completed"] == data["streams"]["streams"] == 8
+    assert set(data["transports"]["median_ms"]) == {"httpx", "aiohttp"}
+    assert all(ms > 0 for ms in data["transports"]["median_ms"].values())
 
 
 def test_table_has_a_row_per_level(tiny_run: Path) -> None:

@@ -34,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="patterns to run (default: all); the upstream alone always runs")
     parser.add_argument("--streams", type=int, default=defaults.streams, metavar="N",
                         help="concurrent streams to hold on the hardened service, 0 to skip (default: %(default)s)")
+    parser.add_argument("--transport-rounds", type=int, default=defaults.transport_rounds, metavar="N",
+                        help="rounds of the side-by-side CPU comparison of the SDK's transports, 0 to skip "
+                        "(default: %(default)s)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default: %(default)s)")
     return parser
 
@@ -47,10 +50,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown pattern(s): {', '.join(unknown)}; choose from {', '.join(PATTERNS)}")
     if args.latency <= 0:
         parser.error("--latency must be > 0")
-    if args.window <= 0 or args.streams < 0:
-        parser.error("--window must be > 0 and --streams >= 0")
+    if args.window <= 0 or args.streams < 0 or args.transport_rounds < 0:
+        parser.error("--window must be > 0, --streams and --transport-rounds >= 0")
     config = Config(latency_s=args.latency, levels=args.concurrency, window_s=args.window, patterns=patterns,
-                    streams=args.streams)
+                    streams=args.streams, transport_rounds=args.transport_rounds)
     started = time.perf_counter()
     try:
         result = run_benchmark(config)
@@ -62,6 +65,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     files = report.write(result, args.out)
     print(report.table(result))
+    if result.transports is not None:
+        t = result.transports
+        print(f"\nCPU per SDK call (client side, median of {len(t.cpu_ms['httpx'])} rounds): httpx "
+              f"{t.median_ms('httpx'):.2f} ms, aiohttp {t.median_ms('aiohttp'):.2f} ms ({t.aiohttp_vs_httpx:.0%})")
     if result.streams is not None:
         print(f"\nstreams: {result.streams.summary()}")
     print(f"\n{time.perf_counter() - started:.0f} s; wrote " + ", ".join(str(f) for f in files.values()))

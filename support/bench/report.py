@@ -78,8 +78,14 @@ def write(result: BenchResult, out: Path) -> dict[str, Path]:
              "throughput": out / "throughput.png", "latency": out / "latency.png"}
     data = _without_nan(result.to_dict())
     files["json"].write_text(json.dumps(data, indent=2, default=_jsonable, allow_nan=False) + "\n")
-    streams = "" if result.streams is None else f"\n\nStreams: {result.streams.summary()}\n"
-    files["table"].write_text(table(result) + streams + "\n")
+    extra = ""
+    if result.transports is not None:
+        t = result.transports
+        extra += (f"\n\nCPU per SDK call (client side, median of {len(t.cpu_ms['httpx'])} alternating rounds): "
+                  f"httpx {t.median_ms('httpx'):.2f} ms, aiohttp {t.median_ms('aiohttp'):.2f} ms")
+    if result.streams is not None:
+        extra += f"\n\nStreams: {result.streams.summary()}"
+    files["table"].write_text(table(result) + extra + "\n")
     plot_throughput(result, files["throughput"])
     plot_latency(result, files["latency"])
     return files

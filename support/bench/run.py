@@ -30,6 +30,7 @@ from ..loadgen import LoadResult, RequestSpec, ideal_throughput, new_session, ru
 from .patterns import PATTERNS, Pattern
 from .services import Service, start_service
 from .streams import StreamsResult, hold_streams
+from .transport import TransportComparison, compare_transports
 
 UPSTREAM_KEY = "bench-upstream-key"  # the bundled upstream accepts any key unless told one
 
@@ -44,6 +45,7 @@ class Config:
     stream_ttft_s: float = 0.5
     stream_chunk_delay_s: float = 0.5  # slow on purpose: the test is about holding connections
     stream_tokens: int = 16
+    transport_rounds: int = 5  # rounds of the side-by-side transport comparison (0: skip)
 
 
 @dataclass
@@ -194,6 +196,7 @@ class BenchResult:
     config: Config
     rows: list[Row]
     streams: StreamsResult | None
+    transports: TransportComparison | None
     elapsed_s: float
 
     def ceiling(self, concurrency: int) -> LoadResult | None:
@@ -204,6 +207,7 @@ class BenchResult:
             "config": self.config.__dict__,
             "rows": [r.to_dict(self.config.latency_s, self.ceiling(r.concurrency)) for r in self.rows],
             "streams": None if self.streams is None else self.streams.to_dict(),
+            "transports": None if self.transports is None else self.transports.to_dict(),
             "elapsed_s": self.elapsed_s,
         }
 
@@ -214,19 +218,23 @@ async def _run(config: Config, report: Callable[[str], None]) -> BenchResult:
                               chunk_delay=config.stream_chunk_delay_s, log_level="warning")
     upstream, upstream_url = start_upstream(args)
     rows: list[Row] = []
-    streams = None
+    streams, transports = None, None
     try:
         async with new_session() as session:
             control = _Control(session, upstream_url, upstream.pid)
             order = ["upstream"] + [name for name in config.patterns if name != "upstream"]
             for name in order:
                 rows += await run_pattern(PATTERNS[name], upstream_url, config, control, report)
+            if config.transport_rounds:
+                transports = await compare_transports(upstream_url, rounds=config.transport_rounds)
+                report(f"transports       CPU per SDK call, median of {config.transport_rounds} rounds: "
+                       f"httpx {transports.median_ms('httpx'):.2f} ms, aiohttp {transports.median_ms('aiohttp'):.2f} ms")
             if config.streams:
                 streams = await _streams(config, args, session)
                 report(f"streams          {streams.summary()}")
     finally:
         stop_upstream(upstream)
-    return BenchResult(config, rows, streams, time.perf_counter() - started)
+    return BenchResult(config, rows, streams, transports, time.perf_counter() - started)
 
 
 async def _streams(config: Config, args: argparse.Namespace, session: aiohttp.ClientSession) -> StreamsResult:

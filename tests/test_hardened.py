@@ -253,6 +253,25 @@ def case_id(case: FaultCase) -> str:
 # --- 1. the fault matrix ------------------------------------------------------------------------
 
 
+@pytest.fixture(scope="module")
+def httpx_stack(upstream: RunningUpstream) -> Iterator[Stack]:
+    with running_service(upstream, http_transport="httpx") as running:
+        yield running
+
+
+@pytest.mark.parametrize("case", MATRIX, ids=case_id)
+def test_fault_matrix_holds_with_the_sdks_default_transport_too(case: FaultCase, httpx_stack: Stack) -> None:
+    observation = observe(case, httpx_stack.client, httpx_stack.upstream)
+    assert observation.holds, observation.row()
+
+
+def test_a_reset_is_never_reported_as_a_timeout(stack: Stack) -> None:
+    # the aiohttp transport wraps a lost connection in httpx2.ConnectTimeout; errors.py looks beneath it
+    [reset] = [case for case in MATRIX if case.fault == "reset"]
+    rows = [observe(reset, stack.client, stack.upstream).row() for _ in range(5)]
+    assert all((row["status"], row["code"]) == (502, "upstream_unreachable") for row in rows), rows
+
+
 @pytest.mark.parametrize("case", MATRIX, ids=case_id)
 def test_fault_matrix_case_holds_as_documented(case: FaultCase, stack: Stack, logs: pytest.LogCaptureFixture) -> None:
     observation = observe(case, stack.client, stack.upstream)

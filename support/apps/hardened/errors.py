@@ -78,6 +78,23 @@ def _retry_after(headers: httpx2.Headers) -> str:
     return "1"
 
 
+def _timed_out(exc: BaseException) -> bool:
+    """False when `exc` is a lost connection dressed as a timeout.
+
+    The aiohttp transport maps every ``aiohttp.ClientConnectionError``, a reset
+    included, to ``httpx2.ConnectTimeout`` (which the SDK turns into
+    ``APITimeoutError``); the aiohttp exception it wraps says which it really was.
+    """
+    link: BaseException | None = exc
+    while link is not None:
+        cause = link.__cause__
+        if isinstance(link, httpx2.ConnectTimeout) and cause is not None \
+                and type(cause).__module__.startswith("aiohttp") and not isinstance(cause, TimeoutError):
+            return False
+        link = cause
+    return True
+
+
 def from_upstream(exc: BaseException) -> ServiceError | None:
     """The service's answer to an exception from the SDK or its transport; None if not one."""
     if isinstance(exc, ServiceError):
@@ -87,7 +104,7 @@ def from_upstream(exc: BaseException) -> ServiceError | None:
     def gateway(status: int, code: str, message: str, **extra: Any) -> ServiceError:
         return ServiceError(status, code, message, type="upstream_error", upstream_request_id=upstream_id, **extra)
 
-    if isinstance(exc, (TimeoutError, openai.APITimeoutError, httpx2.TimeoutException)):
+    if isinstance(exc, (TimeoutError, openai.APITimeoutError, httpx2.TimeoutException)) and _timed_out(exc):
         return gateway(504, "upstream_timeout", "The upstream did not answer in time.")
     if isinstance(exc, (openai.APIConnectionError, httpx2.TransportError)):
         return gateway(502, "upstream_unreachable", "The connection to the upstream failed.")

@@ -50,8 +50,11 @@ APP_MODULES = [
     "fix_to_thread",
     "fix_to_thread_sized",
     "fix_async_client",
+    "fix_async_aiohttp",
 ]
-FIXES = ["fix_sync_route", "fix_to_thread", "fix_to_thread_sized", "fix_async_client"]
+FIXES = ["fix_sync_route", "fix_to_thread", "fix_to_thread_sized", "fix_async_client", "fix_async_aiohttp"]
+STREAM_MODULES = ["stream_sync", "stream_async", "stream_unprimed"]  # notebook 06
+HARDENED = "hardened"  # a package of its own: tests/test_hardened.py
 
 if sys.version_info >= (3, 14):
     AWAIT_TYPE_ERROR = "'ChatCompletion' object can't be awaited"
@@ -133,7 +136,21 @@ def chat_entries(upstream: RunningUpstream) -> list[JournalEntry]:
 
 def test_the_module_list_is_complete() -> None:
     found = {m.name for m in pkgutil.iter_modules(support.apps.__path__)} - {"schemas"}
-    assert found == set(APP_MODULES)
+    assert found == {*APP_MODULES, *STREAM_MODULES, HARDENED}
+
+
+@pytest.mark.parametrize("name", STREAM_MODULES)
+def test_stream_module_streams_events(bind: Binder, name: str) -> None:
+    """Notebook 06's services: documented, listed, and streaming the upstream's reply as SSE."""
+    bound = bind(name)
+    assert (bound.module.__doc__ or "").strip() and name in (support.apps.__doc__ or "")
+    with TestClient(bound.app) as client:
+        response = client.post("/chat/stream", json=BODY)
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
+    deltas = [line for line in response.text.splitlines() if line.startswith("data:") and "delta" in line]
+    assert deltas, response.text
+    [entry] = bound.upstream.journal.entries(endpoint="chat.completions")
+    assert entry.stream and entry.outcome == "ok"
 
 
 @pytest.mark.parametrize("name", APP_MODULES)

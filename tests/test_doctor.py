@@ -57,7 +57,7 @@ def test_apps_flags_exactly_the_broken_modules(capsys: pytest.CaptureFixture[str
                 ("stream_sync.py", "OA107")}
 
 
-@pytest.mark.parametrize("name", ["fix_sync_route", "fix_to_thread", "fix_to_thread_sized", "fix_async_client",
+@pytest.mark.parametrize("name", ["fix_sync_route", "fix_to_thread", "fix_to_thread_sized", "fix_async_client", "fix_async_aiohttp",
                                   "stream_async", "stream_unprimed", "hardened"])
 def test_fixes_are_clean(name: str) -> None:
     path = APPS / name if (APPS / name).is_dir() else APPS / f"{name}.py"

@@ -95,16 +95,21 @@ def add_run_it_yourself(app: Sphinx, doctree: nodes.document) -> None:
 
 
 class NotebookOutput(SphinxDirective):
-    """Copy the text output of the first code cell whose output contains ``:contains:``."""
+    """Copy the text output of the first code cell whose output contains ``:contains:``;
+    or, with ``:figure:``, the PNG output of the first code cell whose source contains it."""
 
     required_arguments = 1
-    option_spec: ClassVar[dict[str, Any]] = {"contains": directives.unchanged_required, "caption": directives.unchanged}
+    option_spec: ClassVar[dict[str, Any]] = {"contains": directives.unchanged, "figure": directives.unchanged,
+                                             "caption": directives.unchanged}
 
     def run(self) -> list[nodes.Node]:
-        relative, wanted = self.arguments[0], self.options["contains"]
+        relative = self.arguments[0]
         path = Path(self.env.doc2path(self.env.docname)).parent / relative
         self.env.note_dependency(str(path))
         notebook = nbformat.read(path, as_version=4)
+        if "figure" in self.options:
+            return self._figure(notebook, relative, self.options["figure"])
+        wanted = self.options["contains"]
         for cell in notebook.cells:
             if cell.cell_type != "code":
                 continue
@@ -120,6 +125,19 @@ class NotebookOutput(SphinxDirective):
                 container += block
                 return [container]
         raise self.error(f"{relative}: no code cell output contains {wanted!r}")
+
+    def _figure(self, notebook: nbformat.NotebookNode, relative: str, wanted: str) -> list[nodes.Node]:
+        for cell in notebook.cells:
+            if cell.cell_type != "code" or wanted not in cell.source:
+                continue
+            for output in cell.outputs:
+                png = output.get("data", {}).get("image/png")
+                if png:  # inline, so the page loads nothing from anywhere else
+                    alt = self.options.get("caption", relative)
+                    html = f'<figure><img src="data:image/png;base64,{png.strip()}" alt="{alt}" style="max-width:100%">'
+                    html += f"<figcaption>{alt}</figcaption></figure>" if "caption" in self.options else "</figure>"
+                    return [nodes.raw("", html, format="html")]
+        raise self.error(f"{relative}: no code cell with {wanted!r} in its source has a PNG output")
 
 
 def setup(app: Sphinx) -> dict[str, Any]:

@@ -10,7 +10,15 @@ The fixes:
     fix_to_thread      ``asyncio.to_thread``: the loop's default executor
     fix_to_thread_sized  the same with an executor sized for the load
     fix_async_client   ``AsyncOpenAI``, created in the lifespan and awaited (recommended)
+    fix_async_aiohttp  the same over the aiohttp transport (``DefaultAioHttpClient``)
 
 Each reads the SDK's own variables, ``OPENAI_API_KEY`` and ``OPENAI_BASE_URL``, plus
 ``OPENAI_MODEL`` for the model, and serves ``POST /chat`` and ``GET /health``.
+
+Streaming (notebook 06), each serving ``POST /chat/stream``:
+    stream_sync        broken on purpose: a sync generator over the sync ``Stream``
+    stream_async       an async generator over ``AsyncStream``, primed before the 200
+    stream_unprimed    FastAPI's own SSE generator route: the 200 goes out first
+
+The reference service, a package of its own: ``hardened`` (notebook 07).
 """

@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-EXTRAS := notebooks,test,docs
+EXTRAS := notebooks,bench,test,docs
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 BUILD := build
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
@@ -14,11 +14,13 @@ SPHINX := $(BIN)/sphinx-build -W --keep-going -q -b html
 SITE := $(BUILD)/site
 SITE_SOURCES := notebooks/conf.py notebooks/index.md notebooks/_ext notebooks/ci_parameters.yml
 
-.PHONY: help install browser run test unit nbval docs sitecheck lab refresh normalize constraints clean
+.PHONY: help install browser run test lint unit nbval docs sitecheck lab refresh normalize constraints clean
 
 help:
 	@echo "make run      execute every notebook against the bundled upstream -> $(BUILD)/notebooks/, then the site -> $(SITE)/"
-	@echo "make test     normalizer check, unit tests and the site check (chromium), notebook runs with other parameters, strict nbval"
+	@echo "make test     normalizer check, linters, unit tests, the site check (chromium), notebook runs with other parameters, strict nbval"
+	@echo "make unit     the unit tests only (no notebook runs, no browser)"
+	@echo "make lint     ruff check, ruff format --check, mypy"
 	@echo "make docs     the site from the committed notebooks -> $(SITE)/ (no execution)"
 	@echo "make lab      JupyterLab on notebooks/"
 	@echo "make refresh  re-execute the notebooks in place and normalize them (to commit new outputs)"
@@ -38,12 +40,12 @@ browser:
 	    else echo "make test needs Debian's chromium on PATH: sudo apt-get install chromium" >&2; exit 1; fi; }
 
 run: $(STAMP)
-	$(BIN)/python -m support.nbrun $(NOTEBOOKS) --output-dir $(BUILD)/notebooks
+	$(BIN)/python -m support.devtools.nbrun $(NOTEBOOKS) --output-dir $(BUILD)/notebooks
 	rm -rf $(BUILD)/site-src $(SITE) $(BUILD)/doctrees
 	mkdir -p $(BUILD)/site-src
 	cp -r $(SITE_SOURCES) $(BUILD)/notebooks/*.ipynb $(BUILD)/site-src/
 	$(SPHINX) -d $(BUILD)/doctrees $(BUILD)/site-src $(SITE)
-	$(BIN)/python -m support.sitecheck $(SITE)
+	$(BIN)/python -m support.devtools.sitecheck $(SITE)
 	@echo
 	@echo "Executed notebooks are in $(BUILD)/notebooks/ (open them with: make lab, or any Jupyter)."
 	@echo "The site, built from them: open $(SITE)/index.html, or serve it: $(BIN)/python -m http.server -d $(SITE)"
@@ -52,32 +54,42 @@ run: $(STAMP)
 docs: $(STAMP)
 	rm -rf $(SITE) $(BUILD)/doctrees
 	$(SPHINX) -d $(BUILD)/doctrees notebooks $(SITE)
-	$(BIN)/python -m support.sitecheck $(SITE)
+	$(BIN)/python -m support.devtools.sitecheck $(SITE)
 	@echo "Open $(SITE)/index.html, or serve it: $(BIN)/python -m http.server -d $(SITE)"
 
 sitecheck:
-	$(BIN)/python -m support.sitecheck $(SITE)
+	$(BIN)/python -m support.devtools.sitecheck $(SITE)
 
+# Fast checks first: a lint error fails in seconds, not after the notebooks have run.
 test: $(STAMP) browser
-	$(BIN)/python -m support.nbnormalize --check $(NOTEBOOKS)
+	$(BIN)/python -m support.devtools.nbnormalize --check $(NOTEBOOKS)
+	$(MAKE) --no-print-directory lint
 	$(BIN)/python -m pytest tests
 	$(BIN)/python -m pytest $(NBVAL) $(NOTEBOOKS)
 
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
 unit: $(STAMP)
-	$(BIN)/python -m pytest tests -m "not notebooks"
+	$(BIN)/python -m pytest tests -m "not notebooks and not site"
 
 nbval: $(STAMP)
 	$(BIN)/python -m pytest $(NBVAL) $(NOTEBOOKS)
 
+# --allow-root: containers run as root, and JupyterLab refuses root without it.
+# No news pop-up: the project's readers came for the notebooks (and may be offline).
 lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root) \
+	    --LabApp.news_url=None --LabApp.check_for_updates_class=jupyterlab.handlers.announcements.NeverCheckForUpdate
 
 refresh: $(STAMP)
-	$(BIN)/python -m support.nbrun $(NOTEBOOKS) --inplace
-	$(BIN)/python -m support.nbnormalize $(NOTEBOOKS)
+	$(BIN)/python -m support.devtools.nbrun $(NOTEBOOKS) --inplace
+	$(BIN)/python -m support.devtools.nbnormalize $(NOTEBOOKS)
 
 normalize: $(STAMP)
-	$(BIN)/python -m support.nbnormalize $(NOTEBOOKS)
+	$(BIN)/python -m support.devtools.nbnormalize $(NOTEBOOKS)
 
 # Re-pin constraints.txt to what the venv holds now (after changing pyproject.toml).
 constraints:

@@ -22,7 +22,7 @@ nb_ipywidgets_js = {}  # no require.js / widget scripts from a CDN
 nb_merge_streams = True  # one block per cell for consecutive prints
 
 # No remote MathJax: the notebooks have no math. A page that gains some would reference this
-# non-local script, which support.sitecheck reports, instead of loading MathJax from a CDN.
+# non-local script, which support.devtools.sitecheck reports, instead of loading MathJax from a CDN.
 mathjax_path = "about:blank"
 myst_enable_extensions = ["colon_fence"]
 myst_heading_anchors = 3
@@ -30,7 +30,7 @@ myst_heading_anchors = 3
 html_theme = "sphinx_book_theme"
 html_title = "FastAPI × OpenAI: the async runbook"
 html_theme_options = {
-    "use_download_button": True,   # the .ipynb, from this site
+    "use_download_button": True,  # the .ipynb, from this site
     "use_fullscreen_button": False,
     "use_repository_button": False,
     "show_toc_level": 2,

@@ -1,6 +1,23 @@
-"""Support package behind the runbook notebooks.
+"""The package behind the runbook's notebooks, arranged by who uses what.
 
-`support.upstream` is the bundled OpenAI-compatible server, `support.serve` runs any
-ASGI app on a real socket inside a kernel, a thread or a test, and `support.nbrun`
-executes notebooks with parameters.
+What notebook cells import (top level, one job each):
+
+- `target`: the notebooks' BASE_URL / MODEL / API_KEY_ENV parameters -> SDK clients;
+- `serve`: run an ASGI app on a real socket inside a kernel, a thread or a test;
+- `display`: show the source of the code that runs;
+- `logcapture`: an app's exceptions from uvicorn's log, kept off stderr;
+- `sse`: read server-sent events as a client would, and walk away;
+- `faultmatrix`: the hardened service's answer to each upstream fault, as data;
+- `threads`: AnyIO's limiter, the default executor, OS threads and memory;
+- `isolated`: run code in a fresh interpreter or kernel, where a notebook's loop cannot;
+- `loop_demos`: notebook 05's demonstrations (run through `isolated`);
+- `tables`: aligned plain-text tables.
+
+The tools, one folder each:
+
+- `upstream/`: the bundled OpenAI-compatible server (``python -m support.upstream``);
+- `apps/`: the example services the notebooks show and run; `apps/hardened/` the template;
+- `bench/`: the benchmark and all measurement plumbing (``python -m support.bench``);
+- `doctor/`: static and runtime detection of the anti-patterns (``python -m support.doctor``);
+- `devtools/`: what only CI and maintainers run (notebook execution, normalizing, site checks).
 """

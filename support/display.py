@@ -15,4 +15,4 @@ class _Source(Code):
 
 def source(obj: Any) -> Code:
     """The source of a module, class or function, highlighted (plain text in a terminal)."""
-    return _Source(inspect.getsource(obj), language="python")
+    return _Source(inspect.getsource(obj), language="python")  # type: ignore[no-untyped-call]  # IPython: untyped __init__

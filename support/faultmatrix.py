@@ -82,8 +82,9 @@ class Observation:
         }
 
 
-def observe(case: FaultCase, service: httpx.Client, upstream: RunningUpstream,
-            body: dict[str, Any] | None = None) -> Observation:
+def observe(
+    case: FaultCase, service: httpx.Client, upstream: RunningUpstream, body: dict[str, Any] | None = None
+) -> Observation:
     """Call the service once with `case.fault` on the upstream; what came back and what went up."""
     body = body or {"messages": [{"role": "user", "content": "Say something short."}]}
     seen_before = len(upstream.journal)

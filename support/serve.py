@@ -10,8 +10,9 @@ Two shapes:
 
 Both bind the listening socket themselves (port 0 picks a free port) and hand it to
 uvicorn, because uvicorn calls ``sys.exit`` when *it* fails to bind (status 3 in
-uvicorn 0.54; notebook 05 shows it), and that kills a Jupyter kernel. Both run the app's lifespan and raise `ServerStartError` with the
-app's own error message when startup fails.
+uvicorn 0.54; notebook 05 shows it), and that kills a Jupyter kernel. Both run the
+app's lifespan and raise `ServerStartError` with the app's own error message when
+startup fails.
 """
 
 from __future__ import annotations

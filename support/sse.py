@@ -43,9 +43,9 @@ def parse_event(block: str) -> tuple[str, Any] | None:
     name, data = "message", None
     for line in block.splitlines():
         if line.startswith("event:"):
-            name = line[len("event:"):].strip()
+            name = line[len("event:") :].strip()
         elif line.startswith("data:"):
-            data = json.loads(line[len("data:"):].strip())
+            data = json.loads(line[len("data:") :].strip())
     return None if data is None else (name, data)
 
 
@@ -54,8 +54,9 @@ def parse_events(text: str) -> list[tuple[str, Any]]:
     return [event for block in text.split("\n\n") if (event := parse_event(block)) is not None]
 
 
-def read_stream(client: httpx.Client, path: str, body: Any, *, leave_after: int | None = None,
-                headers: dict[str, str] | None = None) -> StreamRead:
+def read_stream(
+    client: httpx.Client, path: str, body: Any, *, leave_after: int | None = None, headers: dict[str, str] | None = None
+) -> StreamRead:
     """POST `body` to `path` and read the answer; with `leave_after`, close after that many events."""
     started = time.perf_counter()
     with client.stream("POST", path, json=body, headers=headers) as response:

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 from anyio import to_thread
 
+from .bench import procfs
 from .serve import RunningServer
 
 __all__ = [
@@ -51,20 +52,13 @@ class ProcStatus:
     vm_rss_kib: int | None  # resident: pages actually touched
 
 
-def proc_status(path: str = "/proc/self/status") -> ProcStatus:
+def proc_status(pid: int | str = "self") -> ProcStatus:
     """Read ``Threads``, ``VmSize`` and ``VmRSS`` from /proc (Linux). Elsewhere, the
     thread count falls back to `threading.active_count` (Python threads only)."""
-    try:
-        with open(path, encoding="ascii") as status:
-            fields = dict(line.split(":", 1) for line in status if ":" in line)
-    except OSError:
+    fields = procfs.status_fields(pid)
+    if "Threads" not in fields:
         return ProcStatus(threading.active_count(), None, None)
-
-    def kib(name: str) -> int | None:
-        value = fields.get(name)
-        return int(value.split()[0]) if value else None
-
-    return ProcStatus(int(fields["Threads"]), kib("VmSize"), kib("VmRSS"))
+    return ProcStatus(int(fields["Threads"]), procfs.kib(fields, "VmSize"), procfs.kib(fields, "VmRSS"))
 
 
 def usable_cpu_count() -> int:

@@ -27,10 +27,10 @@ from IPython.core.formatters import format_display_data
 from openai import OpenAI
 
 import support.apps.fix_async_client
+from support.bench.loadgen import LoadResult
+from support.bench.measure import Measurement, format_table, measure
 from support.display import source
-from support.loadgen import LoadResult
 from support.logcapture import AppError, app_errors
-from support.measure import Measurement, format_table, measure
 from support.serve import serve_in_thread
 from support.target import Target, connect
 from support.upstream import RunningUpstream, upstream_in_thread
@@ -113,7 +113,21 @@ def test_format_table_has_a_header_and_one_row_per_pattern() -> None:
     lines = format_table(rows).splitlines()
     assert len(lines) == 1 + len(rows)
     assert lines[0].split() == [
-        "pattern", "conc.", "requests", "ok", "wall", "s", "req/s", "ideal", "ratio", "p50", "s", "p99", "s", "probe", "s"
+        "pattern",
+        "conc.",
+        "requests",
+        "ok",
+        "wall",
+        "s",
+        "req/s",
+        "ideal",
+        "ratio",
+        "p50",
+        "s",
+        "p99",
+        "s",
+        "probe",
+        "s",
     ]
     for line, (name, m) in zip(lines[1:], rows.items()):
         cells = line.split()

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import re
 import tomllib
-from pathlib import Path
 
 import yaml
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import ROOT
+
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 ENVIRONMENT = yaml.safe_load((ROOT / "environment.yml").read_text())
 
@@ -33,8 +33,9 @@ def test_environment_python_satisfies_requires_python() -> None:
     assert Version(_conda_python()) in requires
 
 
-def test_environment_installs_the_project_with_existing_extras() -> None:
-    (line,) = _pip_lines()  # everything else comes from pyproject.toml
+def test_environment_installs_the_project_with_existing_extras_under_the_constraints() -> None:
+    constraints, line = _pip_lines()  # everything else comes from pyproject.toml
+    assert constraints == "-c constraints.txt"
     match = re.fullmatch(r'-e "?\.\[([a-z,-]+)\]"?', line)
     assert match, line
     extras = set(match.group(1).split(","))

@@ -135,9 +135,8 @@ def test_serve_in_loop_shares_the_callers_loop() -> None:
     """The contrast that gives the thread test its teeth: a blocking app on the caller's loop stalls it."""
 
     async def main() -> float:
-        async with serve_in_loop(make_app({})) as server:
-            async with httpx.AsyncClient(base_url=server.base_url) as client:
-                lag, response = await max_loop_lag(client.get("/block", params={"seconds": 0.4}))
+        async with serve_in_loop(make_app({})) as server, httpx.AsyncClient(base_url=server.base_url) as client:
+            lag, response = await max_loop_lag(client.get("/block", params={"seconds": 0.4}))
         assert response.status_code == 200
         return lag
 
@@ -181,10 +180,9 @@ def test_serve_in_thread_startup_failure_inside_a_running_loop() -> None:
 
 
 def test_serve_in_thread_taken_port() -> None:
-    with taken_port() as port:
-        with pytest.raises(ServerStartError, match=rf"^cannot bind 127\.0\.0\.1:{port}: "):
-            with serve_in_thread(make_app({}), port=port):
-                pytest.fail("the block must not run")
+    with taken_port() as port, pytest.raises(ServerStartError, match=rf"^cannot bind 127\.0\.0\.1:{port}: "):
+        with serve_in_thread(make_app({}), port=port):
+            pytest.fail("the block must not run")
     with pytest.raises(ServerStartError, match="cannot bind"):
         bind_socket("203.0.113.1", 0)  # an address this host does not have
 

@@ -1,6 +1,6 @@
 """Sphinx extension for the runbook's site: nothing here edits a notebook.
 
-- Every notebook page gets a closing "Run it yourself" section: the ``support.nbrun``
+- Every notebook page gets a closing "Run it yourself" section: the ``support.devtools.nbrun``
   command with the parameters read from the notebook's ``parameters`` cell (and, when
   ``ci_parameters.yml`` sits next to it, the values ``make test`` uses).
 - ``{notebook-output}`` copies a code cell's stored text output into a page (the index
@@ -22,7 +22,7 @@ from sphinx.application import Sphinx
 from sphinx.errors import ExtensionError
 from sphinx.util.docutils import SphinxDirective
 
-COMMAND = ".venv/bin/python -m support.nbrun"
+COMMAND = ".venv/bin/python -m support.devtools.nbrun"
 
 
 def notebook_parameters(notebook: nbformat.NotebookNode) -> list[tuple[str, str, str]]:
@@ -34,15 +34,19 @@ def notebook_parameters(notebook: nbformat.NotebookNode) -> list[tuple[str, str,
     lines = source.splitlines()
     found = []
     for statement in ast.parse(source).body:
-        if isinstance(statement, ast.Assign) and len(statement.targets) == 1 and isinstance(statement.targets[0], ast.Name):
+        if (
+            isinstance(statement, ast.Assign)
+            and len(statement.targets) == 1
+            and isinstance(statement.targets[0], ast.Name)
+        ):
             line = lines[statement.lineno - 1]
-            comment = line.split("#", 1)[1].strip() if "#" in line[statement.value.end_col_offset:] else ""
+            comment = line.split("#", 1)[1].strip() if "#" in line[statement.value.end_col_offset :] else ""
             found.append((statement.targets[0].id, ast.get_source_segment(source, statement.value) or "", comment))
     return found
 
 
 def _cli_value(value_source: str) -> str:
-    """A parameter's default as ``-p NAME VALUE`` takes it (support.nbrun types it like papermill)."""
+    """A parameter's default as ``-p NAME VALUE`` takes it (support.devtools.nbrun types it like papermill)."""
     value: Any = ast.literal_eval(value_source)
     text = str(value)
     return text if text and " " not in text else f"'{text}'"
@@ -52,13 +56,22 @@ def _run_it_yourself(name: str, parameters: list[tuple[str, str, str]], ci: dict
     section = nodes.section(ids=["run-it-yourself"], names=["run it yourself"])
     section += nodes.title("", "Run it yourself")
     section += nodes.paragraph(
-        "", "", nodes.Text("This page shows the notebook's stored outputs, as validated. To execute it "
-                           "yourself, from the repository root after "), nodes.literal("", "make install"),
-        nodes.Text(" (each "), nodes.literal("", "-p"), nodes.Text(" overrides a default of the cell tagged "),
-        nodes.literal("", "parameters"), nodes.Text("):"))
+        "",
+        "",
+        nodes.Text(
+            "This page shows the notebook's stored outputs, as validated. To execute it "
+            "yourself, from the repository root after "
+        ),
+        nodes.literal("", "make install"),
+        nodes.Text(" (each "),
+        nodes.literal("", "-p"),
+        nodes.Text(" overrides a default of the cell tagged "),
+        nodes.literal("", "parameters"),
+        nodes.Text("):"),
+    )
     flags = [f"-p {p} {_cli_value(v)}" for p, v, _ in parameters if ast.literal_eval(v) is not None]
     lines = [f"{COMMAND} notebooks/{name} --output-dir build/mine"]
-    lines += ["    " + " ".join(flags[i:i + 3]) for i in range(0, len(flags), 3)]
+    lines += ["    " + " ".join(flags[i : i + 3]) for i in range(0, len(flags), 3)]
     command = " \\\n".join(lines)
     section += nodes.literal_block(command, command, language="bash")
     if parameters:
@@ -71,13 +84,21 @@ def _run_it_yourself(name: str, parameters: list[tuple[str, str, str]], ci: dict
         section += items
     if ci:
         text = " ".join(f"{k}={v}" for k, v in ci.items())
-        section += nodes.paragraph("", "", nodes.literal("", "make test"),
-                                   nodes.Text(" also runs it with "), nodes.literal("", text),
-                                   nodes.Text(" (notebooks/ci_parameters.yml)."))
+        section += nodes.paragraph(
+            "",
+            "",
+            nodes.literal("", "make test"),
+            nodes.Text(" also runs it with "),
+            nodes.literal("", text),
+            nodes.Text(" (notebooks/ci_parameters.yml)."),
+        )
     section += nodes.paragraph(
-        "", "", nodes.Text("The executed copy lands in build/mine/. To run it against a real server instead, add "),
+        "",
+        "",
+        nodes.Text("The executed copy lands in build/mine/. To run it against a real server instead, add "),
         nodes.literal("", "-p BASE_URL https://api.openai.com/v1 -p API_KEY_ENV OPENAI_API_KEY"),
-        nodes.Text(": the key stays in that environment variable, never in a parameter."))
+        nodes.Text(": the key stays in that environment variable, never in a parameter."),
+    )
     return section
 
 
@@ -99,8 +120,11 @@ class NotebookOutput(SphinxDirective):
     or, with ``:figure:``, the PNG output of the first code cell whose source contains it."""
 
     required_arguments = 1
-    option_spec: ClassVar[dict[str, Any]] = {"contains": directives.unchanged, "figure": directives.unchanged,
-                                             "caption": directives.unchanged}
+    option_spec: ClassVar[dict[str, Any]] = {
+        "contains": directives.unchanged,
+        "figure": directives.unchanged,
+        "caption": directives.unchanged,
+    }
 
     def run(self) -> list[nodes.Node]:
         relative = self.arguments[0]
@@ -115,7 +139,8 @@ class NotebookOutput(SphinxDirective):
                 continue
             text = "".join(
                 o.get("text", "") if o.output_type == "stream" else o.get("data", {}).get("text/plain", "")
-                for o in cell.outputs)
+                for o in cell.outputs
+            )
             if wanted in text:
                 block = nodes.literal_block(text.rstrip(), text.rstrip(), language="text")
                 if "caption" not in self.options:

@@ -33,7 +33,9 @@ async def get_client(request: Request) -> AsyncOpenAI:
 
 
 @app.post("/chat/stream", response_class=EventSourceResponse)
-async def chat_stream(body: ChatRequest, client: Annotated[AsyncOpenAI, Depends(get_client)]) -> AsyncIterable[dict[str, str]]:
+async def chat_stream(
+    body: ChatRequest, client: Annotated[AsyncOpenAI, Depends(get_client)]
+) -> AsyncIterable[dict[str, str]]:
     stream = await client.chat.completions.create(  # runs after the 200 is on its way
         model=model_name(),
         messages=[{"role": "user", "content": body.prompt}],

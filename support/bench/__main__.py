@@ -7,8 +7,9 @@ import sys
 import time
 from pathlib import Path
 
-from ..bench_upstream import parse_levels
 from . import report
+from .errors import BenchError
+from .options import parse_levels
 from .patterns import PATTERNS
 from .run import Config, run_benchmark
 
@@ -23,20 +24,44 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Patterns: " + "; ".join(f"{p.name} = {p.title}" for p in PATTERNS.values()),
     )
     defaults = Config()
-    parser.add_argument("--latency", type=float, default=defaults.latency_s,
-                        help="upstream latency per call, s (default: %(default)s)")
-    parser.add_argument("--concurrency", type=parse_levels, default=defaults.levels, metavar="C1,C2,...",
-                        help=f"concurrency levels (default: {','.join(map(str, defaults.levels))})")
-    parser.add_argument("--window", type=float, default=defaults.window_s, metavar="S",
-                        help="seconds each level is measured for; requests still in flight then are "
-                        "counted as unfinished (default: %(default)s)")
-    parser.add_argument("--patterns", default=",".join(PATTERNS), metavar="P1,P2,...",
-                        help="patterns to run (default: all); the upstream alone always runs")
-    parser.add_argument("--streams", type=int, default=defaults.streams, metavar="N",
-                        help="concurrent streams to hold on the hardened service, 0 to skip (default: %(default)s)")
-    parser.add_argument("--transport-rounds", type=int, default=defaults.transport_rounds, metavar="N",
-                        help="rounds of the side-by-side CPU comparison of the SDK's transports, 0 to skip "
-                        "(default: %(default)s)")
+    parser.add_argument(
+        "--latency", type=float, default=defaults.latency_s, help="upstream latency per call, s (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=parse_levels,
+        default=defaults.levels,
+        metavar="C1,C2,...",
+        help=f"concurrency levels (default: {','.join(map(str, defaults.levels))})",
+    )
+    parser.add_argument(
+        "--window",
+        type=float,
+        default=defaults.window_s,
+        metavar="S",
+        help="seconds each level is measured for; requests still in flight then are "
+        "counted as unfinished (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--patterns",
+        default=",".join(PATTERNS),
+        metavar="P1,P2,...",
+        help="patterns to run (default: all); the upstream alone always runs",
+    )
+    parser.add_argument(
+        "--streams",
+        type=int,
+        default=defaults.streams,
+        metavar="N",
+        help="concurrent streams to hold on the hardened service, 0 to skip (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--transport-rounds",
+        type=int,
+        default=defaults.transport_rounds,
+        metavar="N",
+        help="rounds of the side-by-side CPU comparison of the SDK's transports, 0 to skip (default: %(default)s)",
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default: %(default)s)")
     return parser
 
@@ -52,23 +77,31 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--latency must be > 0")
     if args.window <= 0 or args.streams < 0 or args.transport_rounds < 0:
         parser.error("--window must be > 0, --streams and --transport-rounds >= 0")
-    config = Config(latency_s=args.latency, levels=args.concurrency, window_s=args.window, patterns=patterns,
-                    streams=args.streams, transport_rounds=args.transport_rounds)
+    config = Config(
+        latency_s=args.latency,
+        levels=args.concurrency,
+        window_s=args.window,
+        patterns=patterns,
+        streams=args.streams,
+        transport_rounds=args.transport_rounds,
+    )
     started = time.perf_counter()
     try:
         result = run_benchmark(config)
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print(f"{parser.prog}: interrupted", file=sys.stderr)
         return 130
-    except (RuntimeError, OSError) as exc:
-        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+    except (BenchError, OSError) as exc:
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 1
     files = report.write(result, args.out)
     print(report.table(result))
     if result.transports is not None:
         t = result.transports
-        print(f"\nCPU per SDK call (client side, median of {len(t.cpu_ms['httpx'])} rounds): httpx "
-              f"{t.median_ms('httpx'):.2f} ms, aiohttp {t.median_ms('aiohttp'):.2f} ms ({t.aiohttp_vs_httpx:.0%})")
+        print(
+            f"\nCPU per SDK call (client side, median of {len(t.cpu_ms['httpx'])} rounds): httpx "
+            f"{t.median_ms('httpx'):.2f} ms, aiohttp {t.median_ms('aiohttp'):.2f} ms ({t.aiohttp_vs_httpx:.0%})"
+        )
     if result.streams is not None:
         print(f"\nstreams: {result.streams.summary()}")
     print(f"\n{time.perf_counter() - started:.0f} s; wrote " + ", ".join(str(f) for f in files.values()))

@@ -16,27 +16,14 @@ import importlib
 import json
 import os
 import time
-from pathlib import Path
 from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..loadgen import percentile
+from .loadgen import percentile
+from .procfs import peak_rss_mib, reset_peak_rss
 
 TICK_S = 0.005
-
-
-def peak_rss_mib(pid: int | str = "self") -> float:
-    """The process's peak resident memory (VmHWM) in MiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def reset_peak_rss(pid: int | str = "self") -> None:
-    """Start a new peak: VmHWM restarts from the current RSS (Linux 4.0+)."""
-    Path(f"/proc/{pid}/clear_refs").write_text("5")
 
 
 class Instrumented:
@@ -55,8 +42,12 @@ class Instrumented:
         lags_ms = [lag * 1000 for lag in self.lags]
         return {
             "pid": os.getpid(),
-            "lag_ms": {"n": len(lags_ms), "p50": percentile(lags_ms, 50), "p99": percentile(lags_ms, 99),
-                       "max": max(lags_ms, default=float("nan"))},
+            "lag_ms": {
+                "n": len(lags_ms),
+                "p50": percentile(lags_ms, 50),
+                "p99": percentile(lags_ms, 99),
+                "max": max(lags_ms, default=float("nan")),
+            },
             "peak_rss_mib": peak_rss_mib(),
         }
 
@@ -68,8 +59,13 @@ class Instrumented:
                 self.lags.clear()
                 reset_peak_rss()
             body = json.dumps(self.stats()).encode()
-            await send({"type": "http.response.start", "status": 200,
-                        "headers": [(b"content-type", b"application/json"), (b"connection", b"close")]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-type", b"application/json"), (b"connection", b"close")],
+                }
+            )
             await send({"type": "http.response.body", "body": body})
             return
         await self.app(scope, receive, send)

@@ -27,21 +27,33 @@ HARDENED: dict[str, Any] = {
     "headers": {"Authorization": f"Bearer {SERVICE_TOKEN}"},
 }
 
-PATTERNS: dict[str, Pattern] = {p.name: p for p in [
-    Pattern("upstream", "upstream alone (ceiling)", None),
-    Pattern("silent", "sync call in async def", "support.apps.silent_blocking:app"),
-    Pattern("await_sync", "await on the sync client", "support.apps.broken_await:app"),
-    Pattern("def_route", "A: sync def route", "support.apps.fix_sync_route:app"),
-    Pattern("to_thread", "B: to_thread (default pool)", "support.apps.fix_to_thread:app"),
-    Pattern("to_thread_sized", "B: to_thread (128 threads)", "support.apps.fix_to_thread_sized:app",
-            env={"THREADS": "128"}),
-    Pattern("async", "C: AsyncOpenAI", "support.apps.fix_async_client:app"),
-    Pattern("async_aiohttp", "C: AsyncOpenAI + aiohttp", "support.apps.fix_async_aiohttp:app"),
-    Pattern("hardened", "hardened service", "support.apps.hardened:app", **HARDENED),
-    Pattern("hardened_httpx", "hardened, httpx2 transport", "support.apps.hardened:app",
-            env={"SERVICE_HTTP_TRANSPORT": "httpx"}, **HARDENED),
-    Pattern("hardened_2w", "hardened, 2 workers", "support.apps.hardened:app", workers=2, **HARDENED),
-]}
+PATTERNS: dict[str, Pattern] = {
+    p.name: p
+    for p in [
+        Pattern("upstream", "upstream alone (ceiling)", None),
+        Pattern("silent", "sync call in async def", "support.apps.silent_blocking:app"),
+        Pattern("await_sync", "await on the sync client", "support.apps.broken_await:app"),
+        Pattern("def_route", "A: sync def route", "support.apps.fix_sync_route:app"),
+        Pattern("to_thread", "B: to_thread (default pool)", "support.apps.fix_to_thread:app"),
+        Pattern(
+            "to_thread_sized",
+            "B: to_thread (128 threads)",
+            "support.apps.fix_to_thread_sized:app",
+            env={"THREADS": "128"},
+        ),
+        Pattern("async", "C: AsyncOpenAI", "support.apps.fix_async_client:app"),
+        Pattern("async_aiohttp", "C: AsyncOpenAI + aiohttp", "support.apps.fix_async_aiohttp:app"),
+        Pattern("hardened", "hardened service", "support.apps.hardened:app", **HARDENED),
+        Pattern(
+            "hardened_httpx",
+            "hardened, httpx2 transport",
+            "support.apps.hardened:app",
+            env={"SERVICE_HTTP_TRANSPORT": "httpx"},
+            **HARDENED,
+        ),
+        Pattern("hardened_2w", "hardened, 2 workers", "support.apps.hardened:app", workers=2, **HARDENED),
+    ]
+}
 
 # What the services are told. Limits are sized for the benchmark's load, per process:
 # a shedding service would be measuring its limit, not its speed.

@@ -5,14 +5,23 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only; no display needed
-import matplotlib.pyplot as plt
-
+from .errors import BenchError
 from .run import BenchResult
+
+
+def _pyplot() -> ModuleType:
+    """matplotlib's pyplot, drawing to files only; it comes with the ``bench`` extra."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise BenchError("the plots need matplotlib: pip install -e '.[bench]'") from None
+    matplotlib.use("Agg")  # files only; no display needed
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def _fmt(value: float | None, spec: str) -> str:
@@ -21,32 +30,59 @@ def _fmt(value: float | None, spec: str) -> str:
 
 def table(result: BenchResult) -> str:
     """One Markdown row per pattern and concurrency level."""
-    header = ("| pattern | C | ok req/s | vs upstream | added p50 ms | added p99 ms | errors | unfinished | upstream calls "
-              "| loop lag p99 ms | lag max ms | peak RSS MiB | service CPU ms/req | CPU stall |")
+    header = (
+        "| pattern | C | ok req/s | vs upstream | added p50 ms | added p99 ms | errors | unfinished | upstream calls "
+        "| loop lag p99 ms | lag max ms | peak RSS MiB | service CPU ms/req | CPU stall |"
+    )
     lines = [header, "|" + "|".join(["---"] * 14) + "|"]
     for row in result.to_dict()["rows"]:
         lag = row["lag_ms"] or {}
-        lines.append("| " + " | ".join([
-            row["title"], str(row["concurrency"]), _fmt(row["ok_throughput_rps"], ".1f"),
-            _fmt(row["vs_upstream"].get("throughput"), ".0%"), _fmt(row["added_p50_ms"], ".0f"),
-            _fmt(row["added_p99_ms"], ".0f"), str(row["errors"]), str(row["unfinished"]), str(row["upstream_requests"]),
-            "no answer" if row["unresponsive"] else _fmt(lag.get("p99"), ".1f"),
-            "no answer" if row["unresponsive"] else _fmt(lag.get("max"), ".0f"), _fmt(row["peak_rss_mib"], ".0f"),
-            _fmt(row["service_cpu_ms"], ".1f"), _fmt(row["cpu_stall_pct"], ".0f") + "%",
-        ]) + " |")
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    row["title"],
+                    str(row["concurrency"]),
+                    _fmt(row["ok_throughput_rps"], ".1f"),
+                    _fmt(row["vs_upstream"].get("throughput"), ".0%"),
+                    _fmt(row["added_p50_ms"], ".0f"),
+                    _fmt(row["added_p99_ms"], ".0f"),
+                    str(row["errors"]),
+                    str(row["unfinished"]),
+                    str(row["upstream_requests"]),
+                    "no answer" if row["unresponsive"] else _fmt(lag.get("p99"), ".1f"),
+                    "no answer" if row["unresponsive"] else _fmt(lag.get("max"), ".0f"),
+                    _fmt(row["peak_rss_mib"], ".0f"),
+                    _fmt(row["service_cpu_ms"], ".1f"),
+                    _fmt(row["cpu_stall_pct"], ".0f") + "%",
+                ]
+            )
+            + " |"
+        )
     return "\n".join(lines)
 
 
 def plot_throughput(result: BenchResult, path: Path) -> None:
     rows = result.to_dict()["rows"]
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for title in dict.fromkeys(r["title"] for r in rows):
         mine = [r for r in rows if r["title"] == title]
         ceiling = mine[0]["pattern"] == "upstream"
-        ax.plot([r["concurrency"] for r in mine], [r["ok_throughput_rps"] for r in mine], marker="o", label=title,
-                color="black" if ceiling else None, linestyle="--" if ceiling else "-")
-    ax.set(xscale="log", xlabel="concurrent clients", ylabel="successful requests / s",
-           title=f"Throughput at {result.config.latency_s} s upstream latency")
+        ax.plot(
+            [r["concurrency"] for r in mine],
+            [r["ok_throughput_rps"] for r in mine],
+            marker="o",
+            label=title,
+            color="black" if ceiling else None,
+            linestyle="--" if ceiling else "-",
+        )
+    ax.set(
+        xscale="log",
+        xlabel="concurrent clients",
+        ylabel="successful requests / s",
+        title=f"Throughput at {result.config.latency_s} s upstream latency",
+    )
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
@@ -58,13 +94,17 @@ def plot_latency(result: BenchResult, path: Path, concurrency: int | None = None
     """Latency distribution per pattern at one level (the highest by default), successes only."""
     level = concurrency or max(result.config.levels)
     rows = [r for r in result.rows if r.concurrency == level]
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 4.5))
     data = [[x * 1000 for x in r.load.latencies_s] or [math.nan] for r in rows]
     ax.boxplot(data, orientation="horizontal", whis=(1, 99), showfliers=False)
     ax.set_yticks(range(1, len(rows) + 1), [r.title for r in rows], fontsize=8)
     ax.axvline(result.config.latency_s * 1000, color="grey", linestyle=":", label="upstream latency")
-    ax.set(xscale="log", xlabel="latency, ms (box: p25-p75, whiskers: p1-p99)",
-           title=f"Latency per request at {level} concurrent clients")
+    ax.set(
+        xscale="log",
+        xlabel="latency, ms (box: p25-p75, whiskers: p1-p99)",
+        title=f"Latency per request at {level} concurrent clients",
+    )
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -74,15 +114,21 @@ def plot_latency(result: BenchResult, path: Path, concurrency: int | None = None
 def write(result: BenchResult, out: Path) -> dict[str, Path]:
     """Write everything into `out`; return the files by name."""
     out.mkdir(parents=True, exist_ok=True)
-    files = {"json": out / "results.json", "table": out / "results.md",
-             "throughput": out / "throughput.png", "latency": out / "latency.png"}
+    files = {
+        "json": out / "results.json",
+        "table": out / "results.md",
+        "throughput": out / "throughput.png",
+        "latency": out / "latency.png",
+    }
     data = _without_nan(result.to_dict())
     files["json"].write_text(json.dumps(data, indent=2, default=_jsonable, allow_nan=False) + "\n")
     extra = ""
     if result.transports is not None:
         t = result.transports
-        extra += (f"\n\nCPU per SDK call (client side, median of {len(t.cpu_ms['httpx'])} alternating rounds): "
-                  f"httpx {t.median_ms('httpx'):.2f} ms, aiohttp {t.median_ms('aiohttp'):.2f} ms")
+        extra += (
+            f"\n\nCPU per SDK call (client side, median of {len(t.cpu_ms['httpx'])} alternating rounds): "
+            f"httpx {t.median_ms('httpx'):.2f} ms, aiohttp {t.median_ms('aiohttp'):.2f} ms"
+        )
     if result.streams is not None:
         extra += f"\n\nStreams: {result.streams.summary()}"
     files["table"].write_text(table(result) + extra + "\n")

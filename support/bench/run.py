@@ -8,7 +8,6 @@ the same load, as the ceiling every ratio is taken against.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import math
 import resource
@@ -20,14 +19,11 @@ from typing import Any
 
 import aiohttp
 
-from ..bench_upstream import (
-    cpu_seconds,
-    cpu_stall_seconds,
-    start_upstream,
-    stop_upstream,
-)
-from ..loadgen import LoadResult, RequestSpec, ideal_throughput, new_session, run_load
+from . import eventloop
+from .loadgen import LoadResult, RequestSpec, ideal_throughput, new_session, run_load
 from .patterns import PATTERNS, Pattern
+from .processes import start_upstream
+from .procfs import cpu_seconds, cpu_stall_seconds
 from .services import Service, start_service
 from .streams import StreamsResult, hold_streams
 from .transport import TransportComparison, compare_transports
@@ -67,7 +63,10 @@ class Row:
         load = self.load
         added = {f"added_p{p}_ms": (load.percentile(p) - latency_s) * 1000 for p in (50, 95, 99)}
         return {
-            "pattern": self.pattern, "title": self.title, "workers": self.workers, "concurrency": self.concurrency,
+            "pattern": self.pattern,
+            "title": self.title,
+            "workers": self.workers,
+            "concurrency": self.concurrency,
             **load.to_dict(),
             "ok_throughput_rps": load.ok / load.wall_s if load.wall_s else 0.0,
             "ideal_rps": ideal_throughput(self.concurrency, latency_s),
@@ -110,7 +109,9 @@ class _Control:
         async with self.session.get(self.journal_url) as response:
             return len((await response.json())["entries"])
 
-    async def each_worker(self, service: Service, method: str, path: str, timeout_s: float = 3.0) -> list[dict[str, Any]]:
+    async def each_worker(
+        self, service: Service, method: str, path: str, timeout_s: float = 3.0
+    ) -> list[dict[str, Any]]:
         """Call `path` once on every worker: each call is a new connection, accepted by whichever
         worker is free, so keep calling until every worker has answered. Raises TimeoutError
         when a worker's loop is too busy to answer within `timeout_s`."""
@@ -125,8 +126,15 @@ class _Control:
         return list(answers.values())
 
 
-async def run_level(pattern: Pattern, target_url: str, concurrency: int, config: Config, control: _Control,
-                    service: Service | None, session: aiohttp.ClientSession) -> Row:
+async def run_level(
+    pattern: Pattern,
+    target_url: str,
+    concurrency: int,
+    config: Config,
+    control: _Control,
+    service: Service | None,
+    session: aiohttp.ClientSession,
+) -> Row:
     spec = RequestSpec("POST", target_url, json=pattern.body, headers=pattern.headers)
     n_requests = 100 * concurrency  # a cap the window ends first
     if service is not None:
@@ -136,8 +144,9 @@ async def run_level(pattern: Pattern, target_url: str, concurrency: int, config:
     await control.clear_journal()
     cpu_before = (service.cpu_seconds() if service else math.nan, cpu_seconds(control.upstream_pid))
     stall_before, started = cpu_stall_seconds(), time.perf_counter()
-    load = await run_load(spec, concurrency=concurrency, n_requests=n_requests, window_s=config.window_s,
-                          session=session)
+    load = await run_load(
+        spec, concurrency=concurrency, n_requests=n_requests, window_s=config.window_s, session=session
+    )
     cpu_used = (service.cpu_seconds() if service else math.nan, cpu_seconds(control.upstream_pid))
     stall_pct = 100 * (cpu_stall_seconds() - stall_before) / (time.perf_counter() - started)
     await asyncio.sleep(0.2)  # let calls cut by the window reach the upstream's journal
@@ -156,8 +165,9 @@ async def run_level(pattern: Pattern, target_url: str, concurrency: int, config:
     return row
 
 
-async def run_pattern(pattern: Pattern, upstream_url: str, config: Config, control: _Control,
-                      report: Callable[[str], None]) -> list[Row]:
+async def run_pattern(
+    pattern: Pattern, upstream_url: str, config: Config, control: _Control, report: Callable[[str], None]
+) -> list[Row]:
     rows: list[Row] = []
     service: Service | None = None
     try:
@@ -170,8 +180,9 @@ async def run_pattern(pattern: Pattern, upstream_url: str, config: Config, contr
                 body: dict[str, Any] = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
             else:
                 target_url, headers, body = service.base_url + pattern.path, pattern.headers, pattern.body
-            loaded = Pattern(pattern.name, pattern.title, pattern.app, pattern.path, body, headers, pattern.workers,
-                             pattern.env)
+            loaded = Pattern(
+                pattern.name, pattern.title, pattern.app, pattern.path, body, headers, pattern.workers, pattern.env
+            )
             async with new_session() as session:
                 warm = RequestSpec("POST", target_url, json=body, headers=headers)
                 # a few calls pay the first-call costs; more would only leave a blocked loop a backlog
@@ -182,9 +193,11 @@ async def run_pattern(pattern: Pattern, upstream_url: str, config: Config, contr
                 service.stop()
                 service = None
             lag = "unresponsive" if row.unresponsive else f"{row.lag_ms.get('p99', math.nan):7.1f} ms"
-            report(f"{pattern.name:16} C={concurrency:<5} {row.load.ok / row.load.wall_s if row.load.wall_s else 0:8.1f} "
-                   f"ok/s  p99 {row.load.p99 * 1000:7.0f} ms  errors {row.load.errors:4}  "
-                   f"unfinished {row.load.unfinished:4}  lag p99 {lag}  ({time.perf_counter() - started:.1f} s)")
+            report(
+                f"{pattern.name:16} C={concurrency:<5} {row.load.ok / row.load.wall_s if row.load.wall_s else 0:8.1f} "
+                f"ok/s  p99 {row.load.p99 * 1000:7.0f} ms  errors {row.load.errors:4}  "
+                f"unfinished {row.load.unfinished:4}  lag p99 {lag}  ({time.perf_counter() - started:.1f} s)"
+            )
     finally:
         if service is not None:
             service.stop()
@@ -214,9 +227,10 @@ class BenchResult:
 
 async def _run(config: Config, report: Callable[[str], None]) -> BenchResult:
     started = time.perf_counter()
-    args = argparse.Namespace(latency=config.latency_s, ttft=config.stream_ttft_s,
-                              chunk_delay=config.stream_chunk_delay_s, log_level="warning")
-    upstream, upstream_url = start_upstream(args)
+    upstream = start_upstream(
+        latency_s=config.latency_s, ttft_s=config.stream_ttft_s, chunk_delay_s=config.stream_chunk_delay_s
+    )
+    upstream_url = upstream.base_url
     rows: list[Row] = []
     streams, transports = None, None
     try:
@@ -227,27 +241,34 @@ async def _run(config: Config, report: Callable[[str], None]) -> BenchResult:
                 rows += await run_pattern(PATTERNS[name], upstream_url, config, control, report)
             if config.transport_rounds:
                 transports = await compare_transports(upstream_url, rounds=config.transport_rounds)
-                report(f"transports       CPU per SDK call, median of {config.transport_rounds} rounds: "
-                       f"httpx {transports.median_ms('httpx'):.2f} ms, aiohttp {transports.median_ms('aiohttp'):.2f} ms")
+                report(
+                    f"transports       CPU per SDK call, median of {config.transport_rounds} rounds: "
+                    f"httpx {transports.median_ms('httpx'):.2f} ms, aiohttp {transports.median_ms('aiohttp'):.2f} ms"
+                )
             if config.streams:
-                streams = await _streams(config, args, session)
+                streams = await _streams(config, session)
                 report(f"streams          {streams.summary()}")
     finally:
-        stop_upstream(upstream)
+        upstream.stop()
     return BenchResult(config, rows, streams, transports, time.perf_counter() - started)
 
 
-async def _streams(config: Config, args: argparse.Namespace, session: aiohttp.ClientSession) -> StreamsResult:
+async def _streams(config: Config, session: aiohttp.ClientSession) -> StreamsResult:
     """The hardened service holding `config.streams` streams, on an upstream with long replies."""
-    upstream, upstream_url = start_upstream(args, extra_args=("--reply-tokens", str(config.stream_tokens)))
+    upstream = start_upstream(
+        latency_s=config.latency_s,
+        ttft_s=config.stream_ttft_s,
+        chunk_delay_s=config.stream_chunk_delay_s,
+        extra_args=("--reply-tokens", str(config.stream_tokens)),
+    )
     try:
-        service = start_service(PATTERNS["hardened"], upstream_url)
+        service = start_service(PATTERNS["hardened"], upstream.base_url)
         try:
             return await hold_streams(service, config.streams, control_session=session)
         finally:
             service.stop()
     finally:
-        stop_upstream(upstream)
+        upstream.stop()
 
 
 def _allow_many_sockets() -> None:
@@ -256,12 +277,9 @@ def _allow_many_sockets() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def run_benchmark(config: Config, report: Callable[[str], None] = lambda line: print(line, file=sys.stderr)) -> BenchResult:
-    """Run the whole benchmark on its own event loop (uvloop when installed)."""
+def run_benchmark(
+    config: Config, report: Callable[[str], None] = lambda line: print(line, file=sys.stderr)
+) -> BenchResult:
+    """Run the whole benchmark on its own event loop (uvloop)."""
     _allow_many_sockets()
-    try:
-        from uvloop import new_event_loop as loop_factory
-    except ImportError:
-        loop_factory = None  # type: ignore[assignment]
-    with asyncio.Runner(loop_factory=loop_factory) as runner:
-        return runner.run(_run(config, report))
+    return eventloop.run(_run(config, report))

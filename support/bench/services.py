@@ -1,6 +1,6 @@
 """Start a pattern's service in its own uvicorn process, and read its process tree.
 
-The parent binds the socket and the child inherits it (see `serve`), so there is no
+The parent binds the socket and the child inherits it (see `worker`), so there is no
 port to race for, and N worker processes share it as in production.
 """
 
@@ -13,20 +13,13 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 
-from ..bench_upstream import ROOT, cpu_seconds, die_with_parent
-from .instrument import peak_rss_mib, reset_peak_rss
+from . import procfs
+from .errors import BenchError
 from .patterns import SERVICE_ENV, Pattern
-
-
-def _cmdline(pid: int) -> bytes:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return b""
+from .processes import PROJECT_ROOT, die_with_parent, stop_process
 
 
 @dataclass
@@ -38,36 +31,27 @@ class Service:
 
     def pids(self) -> list[int]:
         """The serving processes: the workers when there are several, else uvicorn itself."""
-        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
         if self.pattern.workers == 1:
             return [self.process.pid]
-        try:
-            children_pids = [int(pid) for pid in children.read_text().split()]
-        except OSError:
-            return []
         # multiprocessing also starts a resource tracker next to the workers: leave it out
-        return [pid for pid in children_pids if b"resource_tracker" not in _cmdline(pid)]
+        return [pid for pid in procfs.children(self.process.pid) if b"resource_tracker" not in procfs.cmdline(pid)]
 
     def reset_peak_rss(self) -> None:
         for pid in self.pids():
-            reset_peak_rss(pid)
+            procfs.reset_peak_rss(pid)
 
     def peak_rss_mib(self) -> float:
         """Peak resident memory since the last reset, summed over the serving processes."""
-        return sum(peak_rss_mib(pid) for pid in self.pids())
+        return sum(procfs.peak_rss_mib(pid) for pid in self.pids())
 
     def cpu_seconds(self) -> float:
         """CPU time used so far by the serving processes."""
-        return sum(cpu_seconds(pid) for pid in self.pids())
+        return sum(procfs.cpu_seconds(pid) for pid in self.pids())
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)  # uvicorn's graceful shutdown, lifespan included
-            try:
-                self.process.wait(timeout=3)  # a blocked loop would drain its backlog first: don't wait
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        # SIGINT: uvicorn's graceful shutdown, lifespan included. A blocked loop would drain
+        # its backlog first: don't wait long.
+        stop_process(self.process, signal.SIGINT, timeout_s=3)
         self.sock.close()
 
 
@@ -79,25 +63,41 @@ def start_service(pattern: Pattern, upstream_url: str, *, startup_timeout: float
     sock.bind(("127.0.0.1", 0))
     sock.set_inheritable(True)
     base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    env = os.environ | SERVICE_ENV | pattern.env | {
-        "OPENAI_BASE_URL": upstream_url,
-        "OPENAI_API_KEY": "bench-upstream-key",
-        "BENCH_APP": pattern.app,
-    }
-    cmd = [sys.executable, "-m", "support.bench.serve", str(sock.fileno()), str(pattern.workers)]
-    process = subprocess.Popen(cmd, cwd=ROOT, env=env, pass_fds=[sock.fileno()], stdin=subprocess.DEVNULL,
-                               stdout=subprocess.DEVNULL, stderr=None if os.environ.get("BENCH_DEBUG") else subprocess.DEVNULL, start_new_session=True,
-                               preexec_fn=die_with_parent)  # noqa: PLW1509 (prctl only)
+    env = (
+        os.environ
+        | SERVICE_ENV
+        | pattern.env
+        | {
+            "OPENAI_BASE_URL": upstream_url,
+            "OPENAI_API_KEY": "bench-upstream-key",
+            "BENCH_APP": pattern.app,
+        }
+    )
+    cmd = [sys.executable, "-m", "support.bench.worker", str(sock.fileno()), str(pattern.workers)]
+    stderr = None if os.environ.get("BENCH_DEBUG") else subprocess.DEVNULL  # BENCH_DEBUG=1: see the service's errors
+    process = subprocess.Popen(
+        cmd,
+        cwd=PROJECT_ROOT,
+        env=env,
+        pass_fds=[sock.fileno()],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
+        start_new_session=True,
+        preexec_fn=die_with_parent,
+    )  # prctl only: safe before exec
     service = Service(pattern, process, base_url, sock)
     deadline = time.monotonic() + startup_timeout
     while True:
         try:
-            if httpx.get(base_url + "/_bench/stats", timeout=2).status_code == 200 and \
-                    len(service.pids()) == pattern.workers:
+            if (
+                httpx.get(base_url + "/_bench/stats", timeout=2).status_code == 200
+                and len(service.pids()) == pattern.workers
+            ):
                 return service
         except httpx.HTTPError:
             pass
         if process.poll() is not None or time.monotonic() > deadline:
             service.stop()
-            raise RuntimeError(f"{pattern.name}: the service did not start (exit code {process.poll()})")
+            raise BenchError(f"{pattern.name}: the service did not start (exit code {process.poll()})")
         time.sleep(0.05)

@@ -14,7 +14,7 @@ from typing import Any
 
 import aiohttp
 
-from ..loadgen import percentile
+from .loadgen import percentile
 from .patterns import HARDENED
 from .services import Service
 
@@ -37,24 +37,34 @@ class StreamsResult:
         return (self.peak_rss_mib - self.baseline_rss_mib) * 1024 / max(1, self.most_open)
 
     def summary(self) -> str:
-        return (f"{self.completed}/{self.streams} completed, {self.most_open} open at once, peak RSS "
-                f"{self.peak_rss_mib:.0f} MiB ({self.baseline_rss_mib:.0f} idle, {self.kib_per_stream:.0f} KiB/stream), "
-                f"first event p99 {percentile(self.first_event_s, 99) * 1000:.0f} ms, "
-                f"loop lag p99 {self.lag_ms.get('p99', float('nan')):.1f} ms")
+        return (
+            f"{self.completed}/{self.streams} completed, {self.most_open} open at once, peak RSS "
+            f"{self.peak_rss_mib:.0f} MiB ({self.baseline_rss_mib:.0f} idle, {self.kib_per_stream:.0f} KiB/stream), "
+            f"first event p99 {percentile(self.first_event_s, 99) * 1000:.0f} ms, "
+            f"loop lag p99 {self.lag_ms.get('p99', float('nan')):.1f} ms"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "streams": self.streams, "completed": self.completed, "statuses": self.statuses,
-            "most_open": self.most_open, "baseline_rss_mib": self.baseline_rss_mib,
-            "peak_rss_mib": self.peak_rss_mib, "kib_per_stream": self.kib_per_stream,
-            "first_event_p50_s": percentile(self.first_event_s, 50), "first_event_p99_s": percentile(self.first_event_s, 99),
-            "duration_p50_s": percentile(self.duration_s, 50), "duration_max_s": max(self.duration_s, default=None),
-            "lag_ms": self.lag_ms, "wall_s": self.wall_s,
+            "streams": self.streams,
+            "completed": self.completed,
+            "statuses": self.statuses,
+            "most_open": self.most_open,
+            "baseline_rss_mib": self.baseline_rss_mib,
+            "peak_rss_mib": self.peak_rss_mib,
+            "kib_per_stream": self.kib_per_stream,
+            "first_event_p50_s": percentile(self.first_event_s, 50),
+            "first_event_p99_s": percentile(self.first_event_s, 99),
+            "duration_p50_s": percentile(self.duration_s, 50),
+            "duration_max_s": max(self.duration_s, default=None),
+            "lag_ms": self.lag_ms,
+            "wall_s": self.wall_s,
         }
 
 
-async def hold_streams(service: Service, n: int, *, control_session: aiohttp.ClientSession,
-                       timeout_s: float = 120.0) -> StreamsResult:
+async def hold_streams(
+    service: Service, n: int, *, control_session: aiohttp.ClientSession, timeout_s: float = 120.0
+) -> StreamsResult:
     """Open `n` streams on `service` at once, read each to its end, and measure the service."""
     result = StreamsResult(n)
     url = service.base_url + HARDENED["path"] + "/stream"

@@ -37,9 +37,13 @@ class TransportComparison:
         return self.median_ms("aiohttp") / self.median_ms("httpx")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"calls": self.calls, "concurrency": self.concurrency, "cpu_ms_per_call": self.cpu_ms,
-                "median_ms": {name: self.median_ms(name) for name in self.cpu_ms},
-                "aiohttp_vs_httpx": self.aiohttp_vs_httpx}
+        return {
+            "calls": self.calls,
+            "concurrency": self.concurrency,
+            "cpu_ms_per_call": self.cpu_ms,
+            "median_ms": {name: self.median_ms(name) for name in self.cpu_ms},
+            "aiohttp_vs_httpx": self.aiohttp_vs_httpx,
+        }
 
 
 async def _cpu_per_call(client: AsyncOpenAI, calls: int, concurrency: int) -> float:
@@ -54,12 +58,15 @@ async def _cpu_per_call(client: AsyncOpenAI, calls: int, concurrency: int) -> fl
     return (time.process_time() - started) / calls * 1000
 
 
-async def compare_transports(upstream_url: str, *, rounds: int = 5, calls: int = 200,
-                             concurrency: int = 50) -> TransportComparison:
+async def compare_transports(
+    upstream_url: str, *, rounds: int = 5, calls: int = 200, concurrency: int = 50
+) -> TransportComparison:
     """CPU per call of each transport, `rounds` times each, against the upstream at `upstream_url`."""
     result = TransportComparison(calls, concurrency, {name: [] for name in TRANSPORTS})
-    clients = {name: AsyncOpenAI(base_url=upstream_url, api_key="bench", http_client=factory())
-               for name, factory in TRANSPORTS.items()}
+    clients = {
+        name: AsyncOpenAI(base_url=upstream_url, api_key="bench", http_client=factory())
+        for name, factory in TRANSPORTS.items()
+    }
     try:
         for client in clients.values():  # first-call costs (platform probe, pool) out of the way
             await _cpu_per_call(client, concurrency, concurrency)

@@ -75,7 +75,7 @@ class _Checker:
         if call.kind == "sync":
             if not call.path:
                 return  # client.close(): not an upstream call
-            if awaited and not call.manager:
+            if isinstance(parent, ast.Await) and not call.manager:
                 yield self.issue("OA101", parent)
             elif not awaited and scope is not None and scope.is_async:
                 if call.manager and not self._is_with_item(node):
@@ -200,7 +200,10 @@ class _Checker:
             return
         closers = self._closer_functions()
         for stmt in ast.walk(self.m.tree):
-            if not isinstance(stmt, (ast.Assign, ast.AnnAssign)) or self.m.scope_of.get(stmt) is not self.m.module_scope:
+            if (
+                not isinstance(stmt, (ast.Assign, ast.AnnAssign))
+                or self.m.scope_of.get(stmt) is not self.m.module_scope
+            ):
                 continue
             if stmt.value is None or self.m.constructor_kind(stmt.value) != "async":
                 continue
@@ -223,12 +226,17 @@ class _Checker:
                         return None
                     closers.append(fn)
                 func = node.func
-                if isinstance(func, ast.Attribute) and func.attr == "add_event_handler" and len(node.args) == 2:
-                    if isinstance(node.args[0], ast.Constant) and node.args[0].value == "shutdown":
-                        fn = self._module_function(node.args[1], node)
-                        if fn is None:
-                            return None
-                        closers.append(fn)
+                if (
+                    isinstance(func, ast.Attribute)
+                    and func.attr == "add_event_handler"
+                    and len(node.args) == 2
+                    and isinstance(node.args[0], ast.Constant)
+                    and node.args[0].value == "shutdown"
+                ):
+                    fn = self._module_function(node.args[1], node)
+                    if fn is None:
+                        return None
+                    closers.append(fn)
             elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 for deco in node.decorator_list:
                     if (
@@ -251,7 +259,12 @@ class _Checker:
 
     def _closes(self, fn: FunctionNode, name: str) -> bool:
         for node in ast.walk(fn):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in {"close", "aclose"}:
+            target: ast.expr | None
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in {"close", "aclose"}
+            ):
                 target = node.func.value
             elif isinstance(node, (ast.With, ast.AsyncWith)):
                 hits = [i.context_expr for i in node.items if isinstance(i.context_expr, ast.Name)]

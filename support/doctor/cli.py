@@ -33,7 +33,9 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run(paths: Sequence[str], select: list[str] | None = None, ignore: list[str] | None = None) -> tuple[list[Finding], list[str], int]:
+def run(
+    paths: Sequence[str], select: list[str] | None = None, ignore: list[str] | None = None
+) -> tuple[list[Finding], list[str], int]:
     """Check `paths`; return findings, error messages and the number of files checked."""
     findings: list[Finding] = []
     errors: list[str] = []
@@ -58,23 +60,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if not args.paths:
         parser.print_usage(sys.stderr)
-        print("python -m support.doctor: error: give at least one PATH", file=sys.stderr)
+        print(f"{parser.prog}: error: give at least one PATH", file=sys.stderr)
         return 2
     select, ignore = _codes(args.select), _codes(args.ignore)
     unknown = [c for c in (select or []) + (ignore or []) if not any(r.startswith(c) or c.startswith(r) for r in RULES)]
     if unknown:
-        print(f"python -m support.doctor: error: no rule matches {', '.join(unknown)}", file=sys.stderr)
+        print(f"{parser.prog}: error: no rule matches {', '.join(unknown)}", file=sys.stderr)
         return 2
     findings, errors, count = run(args.paths, select, ignore)
     for error in errors:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"{parser.prog}: error: {error}", file=sys.stderr)
     if args.format == "json":
         print(json.dumps([f.as_dict() for f in findings], indent=2))
     else:
         for finding in findings:
             print(finding)
         if findings:
-            print(f"Found {len(findings)} problem{'s' if len(findings) != 1 else ''} in {count} file{'s' if count != 1 else ''}.")
+            problems = "problem" if len(findings) == 1 else "problems"
+            print(f"Found {len(findings)} {problems} in {count} file{'s' if count != 1 else ''}.")
         elif not errors:
             print(f"All checks passed ({count} file{'s' if count != 1 else ''}).")
     if errors:

@@ -1,25 +1,26 @@
-"""Precision and recall of the static rules on the marked corpus (``tests/doctor_corpus``).
+"""Precision and recall of the static rules on a marked corpus (the project's is ``tests/doctor/corpus``).
 
 A corpus line ending in ``# expect: OA102`` (or ``# expect: OA101, OA102``) must be
 flagged with that code; anything else flagged is a false positive.
 
-    python -m support.doctor.evaluate [CORPUS_DIR]
+    python -m support.doctor.evaluate CORPUS_DIR
 """
 
 from __future__ import annotations
 
+import argparse
 import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..tables import text_table
 from .rules import RULES
 from .sources import check_file, iter_files
 
 __all__ = ["Evaluation", "evaluate", "expectations", "format_table"]
 
-DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "tests" / "doctor_corpus"
 _EXPECT = re.compile(r"#\s*expect:\s*(?P<codes>OA\d+(?:\s*,\s*OA\d+)*)")
 _KNOWN_MISS = re.compile(r"#\s*known-miss:\s*(?P<codes>OA\d+(?:\s*,\s*OA\d+)*)")
 
@@ -67,7 +68,8 @@ class Evaluation:
         return self.spurious - self.known_misses
 
 
-def evaluate(corpus: str | Path = DEFAULT_CORPUS) -> Evaluation:
+def evaluate(corpus: str | Path) -> Evaluation:
+    """Check every ``.py`` file under `corpus` and compare the findings with its markers."""
     result = Evaluation()
     for path in iter_files([str(corpus)]):
         if not path.endswith(".py"):
@@ -88,29 +90,46 @@ def _ratio(num: int, den: int) -> str:
 def format_table(result: Evaluation) -> str:
     """One row per rule: precision, recall on the marked cases, and recall counting the
     known misses (the bugs the corpus documents as out of reach)."""
-    rows = [("rule", "expected", "flagged", "TP", "FP", "FN", "known miss", "precision", "recall", "recall incl. known")]
+    rows = [
+        ("rule", "expected", "flagged", "TP", "FP", "FN", "known miss", "precision", "recall", "recall incl. known")
+    ]
     totals = [0, 0, 0, 0]
     for code in [*RULES, "all"]:
         if code == "all":
             tp, fp, fn, km = totals
         else:
             tp, fp, fn, km = result.counts(code)
-            totals = [a + b for a, b in zip(totals, (tp, fp, fn, km))]
+            totals = [a + b for a, b in zip(totals, (tp, fp, fn, km), strict=True)]
         rows.append(
-            (code, str(tp + fn), str(tp + fp), str(tp), str(fp), str(fn), str(km),
-             _ratio(tp, tp + fp), _ratio(tp, tp + fn), _ratio(tp, tp + fn + km))
+            (
+                code,
+                str(tp + fn),
+                str(tp + fp),
+                str(tp),
+                str(fp),
+                str(fn),
+                str(km),
+                _ratio(tp, tp + fp),
+                _ratio(tp, tp + fn),
+                _ratio(tp, tp + fn + km),
+            )
         )
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))) for row in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return text_table(rows, rule=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    corpus = Path(args[0]) if args else DEFAULT_CORPUS
-    result = evaluate(corpus)
-    print(f"corpus: {result.files} files, {len(result.expected)} marked findings, {len(result.known_misses)} known misses")
+    parser = argparse.ArgumentParser(
+        prog="python -m support.doctor.evaluate",
+        description="Precision and recall of the doctor's rules on a marked corpus.",
+    )
+    parser.add_argument("corpus", type=Path, metavar="CORPUS_DIR", help="a folder of marked .py files")
+    args = parser.parse_args(argv)
+    if not args.corpus.is_dir():
+        parser.error(f"{args.corpus}: not a directory")
+    result = evaluate(args.corpus)
+    print(
+        f"corpus: {result.files} files, {len(result.expected)} marked findings, {len(result.known_misses)} known misses"
+    )
     print(format_table(result))
     for path, line, code in sorted(result.missed):
         print(f"missed: {path}:{line}: {code}")

@@ -216,7 +216,12 @@ class Module:
                 scope.bind(extra.arg, Binding(scope, how="param"))
 
     def _bind_target(
-        self, target: ast.expr, value: ast.expr | None, scope: Scope, annotation: ast.expr | None = None, how: str = "assign"
+        self,
+        target: ast.expr,
+        value: ast.expr | None,
+        scope: Scope,
+        annotation: ast.expr | None = None,
+        how: str = "assign",
     ) -> None:
         if isinstance(target, ast.Name):
             scope.bind(target.id, Binding(scope, value, annotation, how))
@@ -341,7 +346,11 @@ class Module:
         """``client = Depends(get_client)`` where ``get_client`` is annotated to return a client."""
         if not (isinstance(default, ast.Call) and self.is_depends(default.func)):
             return None
-        target = default.args[0] if default.args else next((k.value for k in default.keywords if k.arg == "dependency"), None)
+        target = (
+            default.args[0]
+            if default.args
+            else next((k.value for k in default.keywords if k.arg == "dependency"), None)
+        )
         if isinstance(target, ast.Name):
             fn = self.function_named(target.id, scope)
             if fn is not None and fn.returns is not None:

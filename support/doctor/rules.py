@@ -26,7 +26,7 @@ RULES: dict[str, Rule] = {
             "await on a sync OpenAI client call",
             "`await` on a call of the sync OpenAI client: the request is sent, blocks the event loop and is "
             "billed, then `await` raises TypeError (\"object ChatCompletion can't be used in 'await' "
-            "expression\"); use AsyncOpenAI, or drop `await` in a plain `def` route",
+            'expression"); use AsyncOpenAI, or drop `await` in a plain `def` route',
         ),
         Rule(
             "OA102",
@@ -39,7 +39,7 @@ RULES: dict[str, Rule] = {
             "OA103",
             "AsyncOpenAI call not awaited",
             "AsyncOpenAI call not awaited: it returns a coroutine and sends no request "
-            "(\"'coroutine' object has no attribute ...\", \"coroutine ... was never awaited\"); add `await`",
+            '("\'coroutine\' object has no attribute ...", "coroutine ... was never awaited"); add `await`',
         ),
         Rule(
             "OA104",
@@ -53,7 +53,7 @@ RULES: dict[str, Rule] = {
             "OA105",
             "module-level AsyncOpenAI in a FastAPI app, never closed",
             "AsyncOpenAI created at import time in a FastAPI module and not closed in a lifespan: its "
-            "connections bind to the first event loop that uses them (\"RuntimeError: Event loop is closed\" "
+            'connections bind to the first event loop that uses them ("RuntimeError: Event loop is closed" '
             "under TestClient without `with` or pytest-asyncio) and are never closed; create it in the lifespan "
             "(`async with AsyncOpenAI() as client: app.state.openai = client; yield`)",
         ),
@@ -61,8 +61,8 @@ RULES: dict[str, Rule] = {
             "OA106",
             "asyncio.run() inside a running event loop",
             "asyncio.run() where an event loop is already running (inside `async def`, or a notebook cell: the "
-            "kernel runs a loop) raises \"RuntimeError: asyncio.run() cannot be called from a running event "
-            "loop\"; `await` the coroutine instead",
+            'kernel runs a loop) raises "RuntimeError: asyncio.run() cannot be called from a running event '
+            'loop"; `await` the coroutine instead',
         ),
         Rule(
             "OA107",
@@ -79,7 +79,7 @@ RULES: dict[str, Rule] = {
 VARIANTS: dict[tuple[str, str], str] = {
     ("OA103", "async-for"): (
         "`async for` over an AsyncOpenAI call that is not awaited: \"TypeError: 'async for' requires an object "
-        "with __aiter__ method, got coroutine\"; write `async for chunk in await client...create(..., stream=True)`"
+        'with __aiter__ method, got coroutine"; write `async for chunk in await client...create(..., stream=True)`'
     ),
     ("OA103", "return"): (
         "`return` of an AsyncOpenAI call without `await` in `async def`: the caller gets a coroutine, not the "

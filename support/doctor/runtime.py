@@ -95,9 +95,7 @@ class BlockingReport:
 
     def format(self, max_frames: int = 12) -> str:
         """Headline, the project line's source, then the innermost `max_frames` frames."""
-        lines = [
-            f"event loop blocked for {self.duration:.3f} s (threshold {self.threshold:.3f} s) at {self.where}"
-        ]
+        lines = [f"event loop blocked for {self.duration:.3f} s (threshold {self.threshold:.3f} s) at {self.where}"]
         if self.project_frame is not None and self.project_frame.line:
             lines.append(f"    {self.project_frame.line}")
         lines.append("loop thread stack (most recent call last):")
@@ -228,9 +226,7 @@ class BlockingDetector:
                     self._sample = stack  # still the same episode: the loop has not run since
 
 
-_LOOP_FILES = tuple(os.path.join("asyncio", f) for f in ("runners.py", "base_events.py", "events.py")) + (
-    "selectors.py",
-)
+_LOOP_FILES = (*(os.path.join("asyncio", f) for f in ("runners.py", "base_events.py", "events.py")), "selectors.py")
 
 
 def _in_heartbeat(stack: list[traceback.FrameSummary]) -> bool:

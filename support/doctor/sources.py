@@ -100,8 +100,10 @@ def _python_lines(source: str, path: str) -> list[str] | None:
         return lines
     except (SyntaxError, ValueError):
         pass
-    cleaned = [(m.group(0)[: len(line) - len(line.lstrip())] + "pass") if (m := _IPYTHON_LINE.match(line)) else line
-               for line in lines]
+    cleaned = [
+        (m.group(0)[: len(line) - len(line.lstrip())] + "pass") if (m := _IPYTHON_LINE.match(line)) else line
+        for line in lines
+    ]
     return cleaned
 
 

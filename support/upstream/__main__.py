@@ -18,22 +18,36 @@ from .errors import UpstreamError
 from .faults import parse_fault
 from .settings import UpstreamSettings
 
+PROG = "python -m support.upstream"
+
 
 def build_parser(defaults: UpstreamSettings) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m support.upstream",
+        prog=PROG,
         description="Serve the bundled OpenAI-compatible upstream (Chat Completions, Responses, models).",
         epilog="Fault kinds: rate_limit, quota, server_error, bad_request, unauthorized, hang, reset, "
         "stream_drop, stream_error, malformed_json, truncated_json; e.g. --fault 'server_error;status=503;times=2'. "
         "Per request: the x-upstream-fault and x-upstream-latency headers. Journal: GET/DELETE /_upstream/journal.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
-    parser.add_argument("--port", type=int, default=8001, help="port to listen on, 0 for any free (default: %(default)s)")
-    parser.add_argument("--latency", type=float, default=defaults.latency, help="seconds per plain call (default: %(default)s)")
-    parser.add_argument("--ttft", type=float, default=defaults.ttft, help="seconds to a stream's first chunk (default: %(default)s)")
-    parser.add_argument("--chunk-delay", type=float, default=defaults.chunk_delay, help="seconds between chunks (default: %(default)s)")
-    parser.add_argument("--reply-tokens", type=int, default=defaults.reply_tokens, help="tokens in a full reply (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=defaults.seed, help="seed of replies and ids (default: %(default)s)")
+    parser.add_argument(
+        "--port", type=int, default=8001, help="port to listen on, 0 for any free (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--latency", type=float, default=defaults.latency, help="seconds per plain call (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--ttft", type=float, default=defaults.ttft, help="seconds to a stream's first chunk (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--chunk-delay", type=float, default=defaults.chunk_delay, help="seconds between chunks (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--reply-tokens", type=int, default=defaults.reply_tokens, help="tokens in a full reply (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=defaults.seed, help="seed of replies and ids (default: %(default)s)"
+    )
     parser.add_argument("--fault", default=defaults.fault, help="a fault applied to every request (default: none)")
     parser.add_argument(
         "--api-key",
@@ -41,7 +55,9 @@ def build_parser(defaults: UpstreamSettings) -> argparse.ArgumentParser:
         help="the only bearer key accepted (default: $UPSTREAM_API_KEY, else any non-empty key). "
         "This is the fake upstream's own test credential, never a real OpenAI key.",
     )
-    parser.add_argument("--models", default=None, help="comma-separated models to serve (default: %s)" % ",".join(defaults.models))
+    parser.add_argument(
+        "--models", default=None, help=f"comma-separated models to serve (default: {','.join(defaults.models)})"
+    )
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     return parser
 
@@ -50,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         defaults = UpstreamSettings()
     except ValidationError as exc:
-        print(f"error: invalid UPSTREAM_* environment variable:\n{exc}", file=sys.stderr)
+        problems = "; ".join(f"UPSTREAM_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+        print(f"{PROG}: error: invalid environment variable: {problems}", file=sys.stderr)
         return 2
     parser = build_parser(defaults)
     args = parser.parse_args(argv)
@@ -76,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     except UpstreamError as exc:
         parser.error(exc.message)
     except ServerStartError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
     host, port = sock.getsockname()[:2]
     print(f"bundled upstream on http://{host}:{port}/v1 (latency {settings.latency} s)", flush=True)

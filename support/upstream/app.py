@@ -22,7 +22,7 @@ from typing import Any
 
 from .errors import UpstreamError
 from .faults import Fault, parse_fault
-from .journal import Journal, JournalEntry
+from .journal import Journal, JournalEntry, Outcome
 from .replies import Reply, chat_chunks, chat_completion, make_reply, request_id, response_events, response_object
 from .requests import GenerationRequest, decode_json_object, parse_chat_request, parse_responses_request
 from .settings import UpstreamSettings
@@ -193,9 +193,13 @@ class _Exchange:
 
     async def _stream(self, endpoint: str, request: GenerationRequest, reply: Reply, fault: Fault | None) -> None:
         if endpoint == "chat.completions":
-            events = [(None, c) for c in chat_chunks(reply, request.model, self.settings.created, request.include_usage)]
+            events = [
+                (None, c) for c in chat_chunks(reply, request.model, self.settings.created, request.include_usage)
+            ]
         else:
-            events = [(e["type"], e) for e in response_events(reply, request.model, self.settings.created, request.max_tokens)]
+            events = [
+                (e["type"], e) for e in response_events(reply, request.model, self.settings.created, request.max_tokens)
+            ]
         delay = self._latency(self.settings.ttft)  # before the 200: a bad header still gets its 400
         await self._start(200, None, content_type="text/event-stream; charset=utf-8")
         cut = fault.after if fault and fault.kind in ("stream_drop", "stream_error") else None
@@ -219,10 +223,13 @@ class _Exchange:
     async def _stream_error(self, endpoint: str, index: int) -> None:
         message = "The server had an error while processing your request. Sorry about that!"
         if endpoint == "chat.completions":
-            await self._send_event(None, {"error": {"message": message, "type": "server_error", "param": None, "code": None}})
+            await self._send_event(
+                None, {"error": {"message": message, "type": "server_error", "param": None, "code": None}}
+            )
         else:
             await self._send_event(
-                "error", {"type": "error", "code": "server_error", "message": message, "param": None, "sequence_number": index}
+                "error",
+                {"type": "error", "code": "server_error", "message": message, "param": None, "sequence_number": index},
             )
         await self.send({"type": "http.response.body", "body": b"", "more_body": False})
         self.entry.outcome = "stream_error"
@@ -231,7 +238,10 @@ class _Exchange:
         if fault and await self._apply_fault(fault, None):
             return
         served = self.settings.models
-        cards = [{"id": m, "object": "model", "created": self.settings.created, "owned_by": "bundled-upstream"} for m in served]
+        cards = [
+            {"id": m, "object": "model", "created": self.settings.created, "owned_by": "bundled-upstream"}
+            for m in served
+        ]
         if path == "/v1/models":
             return await self._respond(200, json.dumps({"object": "list", "data": cards}).encode())
         model = path.removeprefix("/v1/models/")
@@ -277,7 +287,9 @@ class _Exchange:
             await self._abort("reset")
             return True
         if kind == "hang":
-            seconds = min(self.settings.max_hang, fault.seconds if fault.seconds is not None else self.settings.max_hang)
+            seconds = min(
+                self.settings.max_hang, fault.seconds if fault.seconds is not None else self.settings.max_hang
+            )
             if not await self._sleep(seconds):
                 self._mark_disconnected()
                 return True
@@ -321,7 +333,7 @@ class _Exchange:
             return True
         try:
             await asyncio.wait_for(self.disconnected.wait(), timeout=seconds)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return True
         return False
 
@@ -329,8 +341,14 @@ class _Exchange:
         self.entry.client_disconnected = True
         self.entry.outcome = "disconnected"
 
-    async def _start(self, status: int, length: int | None, *, content_type: str = "application/json",
-                     extra: dict[str, str] | None = None) -> None:
+    async def _start(
+        self,
+        status: int,
+        length: int | None,
+        *,
+        content_type: str = "application/json",
+        extra: dict[str, str] | None = None,
+    ) -> None:
         headers = {
             "content-type": content_type,
             "x-request-id": self.entry.request_id,
@@ -345,7 +363,11 @@ class _Exchange:
         self.entry.status = status
         self.response_started = True
         await self.send(
-            {"type": "http.response.start", "status": status, "headers": [(k.encode(), v.encode()) for k, v in headers.items()]}
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(k.encode(), v.encode()) for k, v in headers.items()],
+            }
         )
 
     async def _respond(self, status: int, body: bytes, extra: dict[str, str] | None = None) -> None:
@@ -365,7 +387,7 @@ class _Exchange:
         self.entry.outcome = "error"
         await self._respond(error.status, json.dumps(error.body()).encode(), extra=error.headers)
 
-    async def _abort(self, outcome: str) -> None:
+    async def _abort(self, outcome: Outcome) -> None:
         """Cut the connection: an RST (SO_LINGER 0) where the server exposes the transport."""
         self.entry.outcome = outcome
         transport = getattr(getattr(self.send, "__self__", None), "transport", None)
@@ -413,7 +435,10 @@ async def _journal_route(journal: Journal, method: str, send: Send) -> None:
         journal.clear()
         status, body = 200, '{"cleared": true}'
     else:
-        status, body = 405, json.dumps(UpstreamError(405, f"Invalid method for URL ({method} /_upstream/journal)").body())
+        status, body = (
+            405,
+            json.dumps(UpstreamError(405, f"Invalid method for URL ({method} /_upstream/journal)").body()),
+        )
     raw = body.encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(raw)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})

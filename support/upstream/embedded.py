@@ -64,8 +64,8 @@ def _app(settings: UpstreamSettings | None, overrides: dict[str, Any]) -> Upstre
 async def run_upstream(settings: UpstreamSettings | None = None, **overrides: Any) -> AsyncIterator[RunningUpstream]:
     """Serve the upstream as a task on the running event loop::
 
-        async with run_upstream(latency=0.1) as upstream:
-            client = AsyncOpenAI(base_url=upstream.base_url, api_key="test")
+    async with run_upstream(latency=0.1) as upstream:
+        client = AsyncOpenAI(base_url=upstream.base_url, api_key="test")
     """
     app = _app(settings, overrides)
     async with serve_in_loop(app) as server:

@@ -40,9 +40,7 @@ def invalid_type(param: str, expected: str, value: Any) -> UpstreamError:
 
 
 def missing(param: str) -> UpstreamError:
-    return UpstreamError(
-        400, f"Missing required parameter: '{param}'.", param=param, code="missing_required_parameter"
-    )
+    return UpstreamError(400, f"Missing required parameter: '{param}'.", param=param, code="missing_required_parameter")
 
 
 def json_type(value: Any) -> str:

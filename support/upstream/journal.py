@@ -13,7 +13,9 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
+
+from ..tables import text_table
 
 # What became of a request:
 #   ok            answered in full (a stream: through its last event)
@@ -24,7 +26,7 @@ from typing import Any
 #   malformed     200 with a body that is not valid JSON (the *_json faults)
 #   disconnected  the client went away before the answer was complete
 #   pending       still being handled
-OUTCOMES = ("ok", "error", "reset", "dropped", "stream_error", "malformed", "disconnected", "pending")
+Outcome = Literal["ok", "error", "reset", "dropped", "stream_error", "malformed", "disconnected", "pending"]
 
 
 @dataclass
@@ -42,7 +44,7 @@ class JournalEntry:
     attempt: int | None = None  # the SDK's x-stainless-retry-count, if sent
     fault: str | None = None  # the fault applied to this request, if any
     status: int | None = None
-    outcome: str = "pending"
+    outcome: Outcome = "pending"
     client_disconnected: bool = False
     chunks_sent: int = 0
     prompt_tokens: int = 0
@@ -93,7 +95,10 @@ class Journal:
         return len(self._entries)
 
     async def wait_for(
-        self, predicate: Callable[[list[JournalEntry]], bool], *, timeout: float = 5.0
+        self,
+        predicate: Callable[[list[JournalEntry]], bool],
+        *,
+        timeout: float = 5.0,  # noqa: ASYNC109 - a poll, not a cancel scope
     ) -> list[JournalEntry]:
         """Wait until `predicate(entries)` holds, e.g. until a stream is recorded finished."""
         deadline = time.monotonic() + timeout
@@ -110,5 +115,4 @@ DEFAULT_COLUMNS = ("seq", "endpoint", "stream", "attempt", "fault", "status", "o
 def format_entries(entries: list[JournalEntry], columns: tuple[str, ...] = DEFAULT_COLUMNS) -> str:
     """The entries as an aligned text table, for notebooks and logs."""
     rows = [list(columns)] + [["-" if (v := getattr(e, c)) is None else str(v) for c in columns] for e in entries]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(columns))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
+    return text_table(rows, numeric_from=len(columns))

@@ -55,8 +55,7 @@ def parse_chat_request(body: dict[str, Any]) -> GenerationRequest:
     if not messages:
         raise UpstreamError(
             400,
-            "Invalid 'messages': empty array. Expected an array with minimum length 1, "
-            "but got an empty array instead.",
+            "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.",
             param="messages",
             code="empty_array",
         )

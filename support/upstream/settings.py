@@ -18,9 +18,7 @@ class UpstreamSettings(BaseSettings):
     chunk_delay: float = Field(0.02, ge=0, description="seconds between stream chunks")
     reply_tokens: int = Field(16, ge=1, le=4096, description="length of a reply the model 'finishes'")
     seed: int = Field(0, description="seed of the deterministic replies and ids")
-    api_key: SecretStr | None = Field(
-        None, description="the only bearer key accepted; unset accepts any non-empty key"
-    )
+    api_key: SecretStr | None = Field(None, description="the only bearer key accepted; unset accepts any non-empty key")
     fault: str | None = Field(None, description="a fault applied to every request (see faults.py)")
     models: list[str] = Field(
         default_factory=lambda: list(DEFAULT_MODELS), description="models served; empty serves any"

@@ -25,15 +25,21 @@ def main(argv: list[str] | None = None) -> int:
     try:
         Settings().check()  # fail here, with one clear line, rather than in every worker
     except ConfigError as exc:
-        print(f"hardened: cannot start: {exc}", file=sys.stderr)
+        print(f"{parser.prog}: error: cannot start: {exc}", file=sys.stderr)
         return 2
     except ValidationError as exc:  # e.g. SERVICE_MAX_CONCURRENCY=many; values are never shown
         problems = "; ".join(f"SERVICE_{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
-        print(f"hardened: cannot start: {problems}", file=sys.stderr)
+        print(f"{parser.prog}: error: cannot start: {problems}", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    uvicorn.run("support.apps.hardened:app", host=args.host, port=args.port, workers=args.workers,
-                log_level="info", access_log=False)  # the service logs each request itself
+    uvicorn.run(
+        "support.apps.hardened:app",
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level="info",
+        access_log=False,
+    )  # the service logs each request itself
     return 0
 
 

@@ -88,8 +88,12 @@ def _timed_out(exc: BaseException) -> bool:
     link: BaseException | None = exc
     while link is not None:
         cause = link.__cause__
-        if isinstance(link, httpx2.ConnectTimeout) and cause is not None \
-                and type(cause).__module__.startswith("aiohttp") and not isinstance(cause, TimeoutError):
+        if (
+            isinstance(link, httpx2.ConnectTimeout)
+            and cause is not None
+            and type(cause).__module__.startswith("aiohttp")
+            and not isinstance(cause, TimeoutError)
+        ):
             return False
         link = cause
     return True
@@ -111,15 +115,25 @@ def from_upstream(exc: BaseException) -> ServiceError | None:
     if isinstance(exc, openai.RateLimitError):
         if exc.code == "insufficient_quota":
             return gateway(503, "upstream_quota_exhausted", "The service's upstream quota is exhausted.")
-        return gateway(429, "rate_limited", "The upstream is rate limiting; retry later.",
-                       headers={"Retry-After": _retry_after(exc.response.headers)})
+        return gateway(
+            429,
+            "rate_limited",
+            "The upstream is rate limiting; retry later.",
+            headers={"Retry-After": _retry_after(exc.response.headers)},
+        )
     if isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError)):
         return gateway(500, "upstream_auth_failed", "The service could not authenticate to its upstream.")
     if isinstance(exc, openai.BadRequestError):
         # The SDK's str() wraps the body; the upstream's own sentence is the useful part.
         message = exc.body.get("message") if isinstance(exc.body, dict) else None
-        return ServiceError(400, exc.code or "invalid_request", str(message or "The upstream rejected the request."),
-                            type="invalid_request_error", param=exc.param, upstream_request_id=upstream_id)
+        return ServiceError(
+            400,
+            exc.code or "invalid_request",
+            str(message or "The upstream rejected the request."),
+            type="invalid_request_error",
+            param=exc.param,
+            upstream_request_id=upstream_id,
+        )
     if isinstance(exc, openai.APIStatusError):
         return gateway(502, "upstream_error", f"The upstream answered {exc.status_code}.")
     if isinstance(exc, (json.JSONDecodeError, openai.APIResponseValidationError)):
@@ -134,15 +148,22 @@ def internal_error() -> ServiceError:
 
 
 def overloaded(detail: str) -> ServiceError:
-    return ServiceError(503, "overloaded", f"The service is at capacity ({detail}); retry shortly.",
-                        headers={"Retry-After": "1"})
+    return ServiceError(
+        503, "overloaded", f"The service is at capacity ({detail}); retry shortly.", headers={"Retry-After": "1"}
+    )
 
 
 def unauthorized() -> ServiceError:
-    return ServiceError(401, "invalid_service_token", "A valid service token is required: Authorization: Bearer <token>.",
-                        type="authentication_error", headers={"WWW-Authenticate": "Bearer"})
+    return ServiceError(
+        401,
+        "invalid_service_token",
+        "A valid service token is required: Authorization: Bearer <token>.",
+        type="authentication_error",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
 
 
 def too_large(limit: int) -> ServiceError:
-    return ServiceError(413, "body_too_large", f"The request body is larger than {limit} bytes.",
-                        type="invalid_request_error")
+    return ServiceError(
+        413, "body_too_large", f"The request body is larger than {limit} bytes.", type="invalid_request_error"
+    )

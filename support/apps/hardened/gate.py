@@ -69,19 +69,25 @@ class Gate:
             await errors.internal_error().response(record.request_id)(scope, receive, send_with_id)
         finally:
             context.current.reset(reset)
-            log.info(json.dumps({
-                "event": "request",
-                "request_id": record.request_id,
-                "method": scope["method"],
-                "path": scope["path"],
-                "status": status,
-                "latency_ms": round((time.perf_counter() - started) * 1000, 1),
-                "upstream_attempts": record.upstream_attempts,
-                "upstream_request_id": record.upstream_request_id,
-                "error": record.error_code,
-            }))
+            log.info(
+                json.dumps(
+                    {
+                        "event": "request",
+                        "request_id": record.request_id,
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "status": status,
+                        "latency_ms": round((time.perf_counter() - started) * 1000, 1),
+                        "upstream_attempts": record.upstream_attempts,
+                        "upstream_request_id": record.upstream_request_id,
+                        "error": record.error_code,
+                    }
+                )
+            )
 
-    async def _check(self, scope: Scope, headers: Headers, receive: Receive) -> tuple[errors.ServiceError | None, Receive]:
+    async def _check(
+        self, scope: Scope, headers: Headers, receive: Receive
+    ) -> tuple[errors.ServiceError | None, Receive]:
         if not scope["path"].startswith(PROTECTED_PREFIX):
             return None, receive
         runtime = scope["app"].state.runtime

@@ -27,12 +27,12 @@ from openai import AsyncOpenAI
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import context, errors
+from .client import make_client
 from .gate import Gate
 from .limits import ConcurrencyLimit, Overloaded
 from .schemas import ChatIn, ChatOut, Usage
 from .settings import ConfigError, Settings
 from .streaming import GuardedEventStream, chat_events
-from .upstream import make_client
 
 log = logging.getLogger("support.apps.hardened")
 
@@ -60,8 +60,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.runtime = runtime = Runtime(
                 settings=chosen,
                 client=client,
-                limit=ConcurrencyLimit(chosen.max_concurrency, queue=chosen.max_queue,
-                                       queue_timeout_s=chosen.queue_timeout_s),
+                limit=ConcurrencyLimit(
+                    chosen.max_concurrency, queue=chosen.max_queue, queue_timeout_s=chosen.queue_timeout_s
+                ),
                 tokens=[token.get_secret_value().encode() for token in chosen.tokens],
             )
             if chosen.startup_probe:
@@ -149,11 +150,14 @@ def _upstream_request(body: ChatIn, settings: Settings) -> dict[str, Any]:
     """The cost guards a body can't express: the model allow-list and the output cap."""
     model = body.model or settings.model
     if model not in settings.models:
-        raise errors.invalid(f"Model {model!r} is not allowed; use one of: {', '.join(sorted(settings.models))}.",
-                             param="model")
+        raise errors.invalid(
+            f"Model {model!r} is not allowed; use one of: {', '.join(sorted(settings.models))}.", param="model"
+        )
     if body.max_tokens is not None and body.max_tokens > settings.max_output_tokens:
-        raise errors.invalid(f"max_tokens is {body.max_tokens}; the most this service allows is "
-                             f"{settings.max_output_tokens}.", param="max_tokens")
+        raise errors.invalid(
+            f"max_tokens is {body.max_tokens}; the most this service allows is {settings.max_output_tokens}.",
+            param="max_tokens",
+        )
     return {
         "model": model,
         "messages": [message.model_dump() for message in body.messages],
@@ -218,8 +222,9 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         f"{'.'.join(str(part) for part in problem.get('loc', ())[1:]) or 'body'}: {problem.get('msg')}"
         for problem in problems[:5]
     )
-    error = errors.ServiceError(422, "invalid_value", summary or "Invalid request.", type="invalid_request_error",
-                                param=param)
+    error = errors.ServiceError(
+        422, "invalid_value", summary or "Invalid request.", type="invalid_request_error", param=param
+    )
     return await _service_error(request, error)
 
 
@@ -230,8 +235,9 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
         error = errors.invalid("The request body is not valid JSON.")
     else:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        error = errors.ServiceError(exc.status_code, code, str(exc.detail), type="invalid_request_error",
-                                    headers=dict(exc.headers or {}))
+        error = errors.ServiceError(
+            exc.status_code, code, str(exc.detail), type="invalid_request_error", headers=dict(exc.headers or {})
+        )
     return await _service_error(request, error)
 
 
@@ -260,7 +266,9 @@ _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     504: _error_schema("Deadline or upstream timeout"),
 }
 _STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"description": "Server-sent events: data {delta}, then event done or event error",
-          "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+    200: {
+        "description": "Server-sent events: data {delta}, then event done or event error",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    },
     **_ERROR_RESPONSES,
 }

@@ -59,8 +59,13 @@ async def chat_events(stream: AsyncStream[ChatCompletionChunk], request_id: str)
 class GuardedEventStream(EventSourceResponse):
     """An SSE response whose `cleanup` runs however the response ends: done, failed, or abandoned."""
 
-    def __init__(self, content: AsyncIterator[bytes], *, cleanup: Callable[[], Awaitable[None]],
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        content: AsyncIterator[bytes],
+        *,
+        cleanup: Callable[[], Awaitable[None]],
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(content, headers={"Cache-Control": "no-store", **(headers or {})})
         self.cleanup = cleanup
 

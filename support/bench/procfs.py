@@ -1,0 +1,87 @@
+"""The one reader of Linux's /proc: CPU time, CPU stall, memory, threads, child processes.
+
+Every function degrades instead of failing where /proc (or a file in it) is missing:
+NaN for a figure, an empty result for a listing. A benchmark row then shows "-" rather
+than crashing on another OS.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+__all__ = [
+    "children",
+    "cmdline",
+    "cpu_seconds",
+    "cpu_stall_seconds",
+    "kib",
+    "peak_rss_mib",
+    "reset_peak_rss",
+    "status_fields",
+]
+
+Pid = int | str  # a process id, or "self"
+
+
+def status_fields(pid: Pid = "self") -> dict[str, str]:
+    """``/proc/PID/status`` as ``{"Threads": "7", "VmRSS": "51200 kB", ...}`` (empty without /proc)."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return {}
+    return {name: value.strip() for name, _, value in (line.partition(":") for line in text.splitlines()) if value}
+
+
+def kib(fields: dict[str, str], name: str) -> int | None:
+    """A ``kB`` field of `status_fields` as an integer, or None when absent."""
+    value = fields.get(name)
+    return int(value.split()[0]) if value else None
+
+
+def cpu_seconds(pid: Pid = "self") -> float:
+    """User + system CPU time of a process, from ``/proc/PID/stat`` (NaN without /proc)."""
+    try:
+        # The command name (field 2) may hold spaces and parentheses: split after its last ")".
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return math.nan
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_stall_seconds() -> float:
+    """Seconds during which some runnable task waited for a CPU, machine-wide (Linux PSI;
+    NaN without it): high values mean other processes competed with a measurement."""
+    try:
+        some = Path("/proc/pressure/cpu").read_text().splitlines()[0]
+    except (OSError, IndexError):
+        return math.nan
+    return int(some.rpartition("total=")[2]) / 1e6
+
+
+def peak_rss_mib(pid: Pid = "self") -> float:
+    """The process's peak resident memory (VmHWM) in MiB (NaN without /proc)."""
+    peak = kib(status_fields(pid), "VmHWM")
+    return math.nan if peak is None else peak / 1024
+
+
+def reset_peak_rss(pid: Pid = "self") -> None:
+    """Start a new peak: VmHWM restarts from the current RSS (Linux 4.0+)."""
+    Path(f"/proc/{pid}/clear_refs").write_text("5")
+
+
+def children(pid: int) -> list[int]:
+    """The direct children of `pid` (empty without /proc)."""
+    try:
+        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def cmdline(pid: int) -> bytes:
+    """The process's command line, NUL-separated (empty when it is gone)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""

@@ -1,0 +1,113 @@
+"""``python -m support.bench``: a tiny real run (real processes, real sockets), the CLI
+contract, and the probes it reads inside a service process.
+
+The figures themselves are measurements, never asserted here (notebook 08 asserts only
+orderings that hold on any machine); these tests check that every pattern runs, that
+the output files are complete and strict JSON, and that bad flags get a usage error.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import pytest
+
+from support.bench.__main__ import main
+from support.bench.instrument import peak_rss_mib, reset_peak_rss
+from support.bench.patterns import PATTERNS
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("bench")
+    status = main(
+        [
+            "--latency",
+            "0.1",
+            "--concurrency",
+            "2",
+            "--window",
+            "0.6",
+            "--patterns",
+            "silent,await_sync,async,hardened,hardened_2w",
+            "--streams",
+            "8",
+            "--transport-rounds",
+            "1",
+            "--out",
+            str(out),
+        ]
+    )
+    assert status == 0
+    return out
+
+
+def test_tiny_run_writes_every_file(tiny_run: Path) -> None:
+    names = {p.name for p in tiny_run.iterdir()}
+    assert {"results.json", "results.md", "throughput.png", "latency.png"} <= names
+    assert all((tiny_run / name).stat().st_size > 0 for name in names)
+    assert (tiny_run / "throughput.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_tiny_run_measures_each_pattern_against_the_ceiling(tiny_run: Path) -> None:
+    data = json.loads((tiny_run / "results.json").read_text(), parse_constant=pytest.fail)  # strict: no NaN
+    rows = {row["pattern"]: row for row in data["rows"]}
+    assert list(rows) == ["upstream", "silent", "await_sync", "async", "hardened", "hardened_2w"]
+    assert rows["upstream"]["vs_upstream"]["throughput"] == 1.0
+    assert rows["await_sync"]["ok"] == 0 and rows["await_sync"]["upstream_requests"] > 0
+    for name in ("async", "hardened", "hardened_2w"):
+        assert rows[name]["errors"] == 0 and rows[name]["ok"] > 0, rows[name]
+        assert rows[name]["lag_ms"]["p99"] is not None and rows[name]["peak_rss_mib"] > 0
+        assert rows[name]["service_cpu_ms"] > 0
+    assert rows["hardened_2w"]["workers"] == 2
+    assert data["streams"]["completed"] == data["streams"]["streams"] == 8
+    assert set(data["transports"]["median_ms"]) == {"httpx", "aiohttp"}
+    assert all(ms > 0 for ms in data["transports"]["median_ms"].values())
+
+
+def test_table_has_a_row_per_level(tiny_run: Path) -> None:
+    table = (tiny_run / "results.md").read_text().splitlines()
+    assert table[0].startswith("| pattern | C | ok req/s")
+    assert sum(line.startswith("| ") for line in table[2:]) == 6
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--patterns", "nope"], "unknown pattern(s): nope"),
+        (["--latency", "0"], "--latency must be > 0"),
+        (["--concurrency", "0"], "concurrency levels must be integers >= 1"),
+        (["--window", "-1"], "--window must be > 0"),
+    ],
+)
+def test_bad_flags_are_usage_errors(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_help_lists_every_pattern(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert all(name in out for name in PATTERNS)
+
+
+def test_peak_rss_can_be_read_and_reset() -> None:
+    before = peak_rss_mib()
+    reset_peak_rss()
+    assert 0 < peak_rss_mib() <= before
+
+
+def test_services_get_a_tcp_socket_with_nodelay_semantics() -> None:
+    # the reason support.bench.serve exists: a descriptor wrapped by socket.socket(fileno=...)
+    # keeps its real family, so asyncio and uvloop set TCP_NODELAY on accepted connections
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        wrapped = socket.socket(fileno=listener.fileno())
+        assert wrapped.family == socket.AF_INET
+        wrapped.detach()
+    finally:
+        listener.close()

@@ -138,6 +138,69 @@ def new_session() -> aiohttp.ClientSession:
     )
 
 
+class _ClosedLoop:
+    """One run's state: the workers share the request counter and record into one result."""
+
+    def __init__(
+        self,
+        spec: RequestSpec,
+        result: LoadResult,
+        windowed: bool,
+        on_progress: Callable[[int, int], None] | None,
+    ) -> None:
+        self.spec, self.result, self.windowed, self.on_progress = spec, result, windowed, on_progress
+        self.body = None if spec.json is None else json.dumps(spec.json).encode()
+        self.headers = dict(spec.headers)
+        if self.body is not None and not any(k.lower() == "content-type" for k in self.headers):
+            self.headers["Content-Type"] = "application/json"
+        self.started = 0
+        self.first_send = self.last_done = math.nan
+
+    def record(self, t0: float, status: int | str) -> None:
+        self.last_done = time.perf_counter()
+        self.result.latencies_s.append(self.last_done - t0)
+        self.result.statuses[status] += 1
+        if not isinstance(status, int) or status >= 400:
+            self.result.errors += 1
+        if self.on_progress is not None:
+            self.on_progress(self.result.completed, self.result.n_requests)
+
+    async def worker(self, client: aiohttp.ClientSession) -> None:
+        while self.started < self.result.n_requests:
+            self.started += 1
+            t0 = time.perf_counter()
+            if math.isnan(self.first_send):
+                self.first_send = t0
+            status: int | str
+            try:
+                async with client.request(self.spec.method, self.spec.url, data=self.body, headers=self.headers) as r:
+                    await r.read()
+                    status = r.status
+            except asyncio.CancelledError:
+                if self.windowed:
+                    self.result.unfinished += 1
+                else:
+                    self.record(t0, DEADLINE)
+                raise
+            except Exception as exc:  # the failure is the measurement: count it, keep going
+                status = type(exc).__name__
+            self.record(t0, status)
+
+    @property
+    def wall_s(self) -> float:
+        return 0.0 if math.isnan(self.first_send) else self.last_done - self.first_send
+
+
+def _check_arguments(concurrency: int, n_requests: int, timeout_s: float, window_s: float | None) -> None:
+    for name, value in (("concurrency", concurrency), ("n_requests", n_requests)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    if not timeout_s > 0:
+        raise ValueError(f"timeout_s must be > 0, got {timeout_s!r}")
+    if window_s is not None and not window_s > 0:
+        raise ValueError(f"window_s must be > 0, got {window_s!r}")
+
+
 async def run_load(
     spec: RequestSpec,
     *,
@@ -157,56 +220,12 @@ async def run_load(
     neither errors nor latencies. Patterns whose queues would take minutes to drain are
     then compared over the same time. `on_progress(completed, n_requests)` follows each
     completion. A `session` passed in is used as is (warm connections) and left open."""
-    for name, value in (("concurrency", concurrency), ("n_requests", n_requests)):
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    if not timeout_s > 0:
-        raise ValueError(f"timeout_s must be > 0, got {timeout_s!r}")
-    if window_s is not None and not window_s > 0:
-        raise ValueError(f"window_s must be > 0, got {window_s!r}")
-
-    body = None if spec.json is None else json.dumps(spec.json).encode()
-    headers = dict(spec.headers)
-    if body is not None and not any(k.lower() == "content-type" for k in headers):
-        headers["Content-Type"] = "application/json"
+    _check_arguments(concurrency, n_requests, timeout_s, window_s)
     result = LoadResult(concurrency=concurrency, n_requests=n_requests)
-    started, first_send, last_done = 0, math.nan, math.nan
-
-    def record(t0: float, status: int | str) -> None:
-        nonlocal last_done
-        last_done = time.perf_counter()
-        result.latencies_s.append(last_done - t0)
-        result.statuses[status] += 1
-        if not isinstance(status, int) or status >= 400:
-            result.errors += 1
-        if on_progress is not None:
-            on_progress(result.completed, n_requests)
-
-    async def worker(client: aiohttp.ClientSession) -> None:
-        nonlocal started, first_send
-        while started < n_requests:
-            started += 1
-            t0 = time.perf_counter()
-            if math.isnan(first_send):
-                first_send = t0
-            status: int | str
-            try:
-                async with client.request(spec.method, spec.url, data=body, headers=headers) as response:
-                    await response.read()
-                    status = response.status
-            except asyncio.CancelledError:
-                if window_s is None:
-                    record(t0, DEADLINE)
-                else:
-                    result.unfinished += 1
-                raise
-            except Exception as exc:  # the failure is the measurement: count it, keep going
-                status = type(exc).__name__
-            record(t0, status)
-
+    run = _ClosedLoop(spec, result, windowed=window_s is not None, on_progress=on_progress)
     client = session or new_session()
     try:
-        tasks = [asyncio.create_task(worker(client)) for _ in range(concurrency)]
+        tasks = [asyncio.create_task(run.worker(client)) for _ in range(concurrency)]
         try:
             done, pending = await asyncio.wait(
                 tasks, timeout=window_s or timeout_s, return_when=asyncio.FIRST_EXCEPTION
@@ -222,7 +241,7 @@ async def run_load(
     finally:
         if session is None:
             await client.close()
-    result.wall_s = 0.0 if math.isnan(first_send) else last_done - first_send
+    result.wall_s = run.wall_s
     return result
 
 

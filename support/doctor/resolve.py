@@ -126,61 +126,56 @@ class Module:
     def _visit(self, node: ast.AST, scope: Scope) -> None:
         self.scope_of[node] = scope
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            scope.bind(node.name, Binding(scope, how="def"))
-            if scope.is_module:
-                self.functions[node.name] = node
-            for outer in [*node.decorator_list, *node.args.defaults, *node.args.kw_defaults]:
-                if outer is not None:
-                    self.parents[outer] = node
-                    self._visit(outer, scope)
-            if node.returns is not None:
-                self.parents[node.returns] = node
-                self._visit(node.returns, scope)
+            self._visit_function(node, scope)
+        elif isinstance(node, ast.Lambda):
             inner = Scope(node, scope)
             self._bind_params(node.args, inner, node)
-            for stmt in node.body:
-                self.parents[stmt] = node
-                self._visit(stmt, inner)
-            return
-        if isinstance(node, ast.Lambda):
-            inner = Scope(node, scope)
-            self._bind_params(node.args, inner, node)
-            self.parents[node.body] = node
-            self._visit(node.body, inner)
-            return
-        if isinstance(node, ast.ClassDef):
-            scope.bind(node.name, Binding(scope, how="def"))
-            inner = Scope(node, scope)
-            self.class_bindings.setdefault(node, {})
-            for outer in [*node.decorator_list, *node.bases, *(k.value for k in node.keywords)]:
-                self.parents[outer] = node
-                self._visit(outer, scope)
-            for stmt in node.body:
-                self.parents[stmt] = node
-                self._visit(stmt, inner)
-                if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
-                    self.class_bindings[node].setdefault(stmt.target.id, []).append(
-                        Binding(inner, stmt.value, stmt.annotation)
-                    )
-                elif isinstance(stmt, ast.Assign):
-                    for t in stmt.targets:
-                        if isinstance(t, ast.Name):
-                            self.class_bindings[node].setdefault(t.id, []).append(Binding(inner, stmt.value))
-            return
+            self._visit_child(node.body, node, inner)
+        elif isinstance(node, ast.ClassDef):
+            self._visit_class(node, scope)
+        else:
+            self._bind_names(node, scope)
+            self._build(node, scope)
+
+    def _visit_child(self, child: ast.AST, parent: ast.AST, scope: Scope) -> None:
+        self.parents[child] = parent
+        self._visit(child, scope)
+
+    def _visit_function(self, node: ast.FunctionDef | ast.AsyncFunctionDef, scope: Scope) -> None:
+        scope.bind(node.name, Binding(scope, how="def"))
+        if scope.is_module:
+            self.functions[node.name] = node
+        # decorators, defaults and the return annotation are evaluated in the enclosing scope
+        outer = [*node.decorator_list, *node.args.defaults, *node.args.kw_defaults, node.returns]
+        for expr in outer:
+            if expr is not None:
+                self._visit_child(expr, node, scope)
+        inner = Scope(node, scope)
+        self._bind_params(node.args, inner, node)
+        for stmt in node.body:
+            self._visit_child(stmt, node, inner)
+
+    def _visit_class(self, node: ast.ClassDef, scope: Scope) -> None:
+        scope.bind(node.name, Binding(scope, how="def"))
+        inner = Scope(node, scope)
+        bindings = self.class_bindings.setdefault(node, {})
+        for expr in [*node.decorator_list, *node.bases, *(k.value for k in node.keywords)]:
+            self._visit_child(expr, node, scope)
+        for stmt in node.body:
+            self._visit_child(stmt, node, inner)
+            if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
+                bindings.setdefault(stmt.target.id, []).append(Binding(inner, stmt.value, stmt.annotation))
+            elif isinstance(stmt, ast.Assign):
+                for t in stmt.targets:
+                    if isinstance(t, ast.Name):
+                        bindings.setdefault(t.id, []).append(Binding(inner, stmt.value))
+
+    def _bind_names(self, node: ast.AST, scope: Scope) -> None:
+        """The names a statement or expression (other than def, lambda and class) binds in `scope`."""
         if isinstance(node, (ast.Import, ast.ImportFrom)):
-            for alias in node.names:
-                if isinstance(node, ast.Import):
-                    local = alias.asname or alias.name.split(".")[0]
-                    self.imports[local] = alias.name if alias.asname else local
-                elif node.module and alias.name != "*" and not node.level:
-                    local = alias.asname or alias.name
-                    self.imports[local] = f"{node.module}.{alias.name}"
-                else:
-                    continue
-                scope.bind(local, Binding(scope, how="import"))
-        elif isinstance(node, (ast.Global, ast.Nonlocal)):
-            if isinstance(node, ast.Global):
-                scope.global_names.update(node.names)
+            self._bind_imports(node, scope)
+        elif isinstance(node, ast.Global):
+            scope.global_names.update(node.names)
         elif isinstance(node, ast.Assign):
             for target in node.targets:
                 self._bind_target(target, node.value, scope)
@@ -198,9 +193,19 @@ class Module:
                     self._bind_target(item.optional_vars, item.context_expr, scope, how="with")
         elif isinstance(node, ast.ExceptHandler) and node.name:
             scope.bind(node.name, Binding(scope))
-        elif isinstance(node, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
-            pass  # comprehension variables stay inside the comprehension
-        self._build(node, scope)
+        # comprehension variables stay inside the comprehension: nothing to bind here
+
+    def _bind_imports(self, node: ast.Import | ast.ImportFrom, scope: Scope) -> None:
+        for alias in node.names:
+            if isinstance(node, ast.Import):
+                local = alias.asname or alias.name.split(".")[0]
+                self.imports[local] = alias.name if alias.asname else local
+            elif node.module and alias.name != "*" and not node.level:
+                local = alias.asname or alias.name
+                self.imports[local] = f"{node.module}.{alias.name}"
+            else:
+                continue
+            scope.bind(local, Binding(scope, how="import"))
 
     def _bind_params(self, args: ast.arguments, scope: Scope, fn: ast.AST) -> None:
         positional = [*args.posonlyargs, *args.args]

@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from anyio import to_thread
@@ -142,7 +142,6 @@ class Peaks:
     tasks_waiting: int = 0  # tasks queued for a token of that limiter
     total_tokens: int = 0
     cpu_s: float = 0.0  # process CPU time (all threads) while the block ran
-    samples: int = field(default=0, repr=False)
 
 
 async def _sample(peaks: Peaks, stop: threading.Event, interval: float, limiter: bool) -> None:
@@ -156,7 +155,6 @@ async def _sample(peaks: Peaks, stop: threading.Event, interval: float, limiter:
             peaks.borrowed_tokens = max(peaks.borrowed_tokens, stats.borrowed_tokens)
             peaks.tasks_waiting = max(peaks.tasks_waiting, stats.tasks_waiting)
             peaks.total_tokens = int(stats.total_tokens)
-        peaks.samples += 1
         if stop.is_set():
             return
         await asyncio.sleep(interval)

@@ -60,7 +60,7 @@ class _Collector(HTMLParser):
 
 
 @cache
-def _parse(path: Path, mtime_ns: int) -> Page:
+def _parse(path: Path, mtime_ns: int) -> Page:  # mtime_ns: part of the cache key, so a rebuilt page is read again
     page = Page(path)
     _Collector(page).feed(path.read_text(encoding="utf-8"))
     return page

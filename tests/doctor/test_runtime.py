@@ -3,24 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 import os
-import secrets
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import httpx
 import pytest
 
 from support.doctor.runtime import BlockingDetector, BlockingMiddleware, blocking_fixture, detect_blocking
 from support.serve import serve_in_thread
-from support.upstream import upstream_in_thread
-from tests.conftest import ROOT
+from tests.conftest import ROOT, Binder
 
 BODY = {"prompt": "Why should an async route await an async client?"}
 LATENCY = 0.2
@@ -99,19 +98,6 @@ def test_detector_is_bound_to_one_loop() -> None:
 # --- the example services ------------------------------------------------------------
 
 
-@pytest.fixture
-def load_app(monkeypatch: pytest.MonkeyPatch) -> Iterator:
-    with upstream_in_thread(latency=LATENCY, api_key=(key := "test-" + secrets.token_urlsafe(12))) as upstream:
-
-        def load(name: str) -> ModuleType:
-            monkeypatch.setenv("OPENAI_API_KEY", key)
-            monkeypatch.setenv("OPENAI_BASE_URL", upstream.base_url)
-            monkeypatch.setenv("OPENAI_MODEL", "gpt-4o-mini")
-            return importlib.reload(importlib.import_module(f"support.apps.{name}"))
-
-        yield load
-
-
 def _serve_under_load(module: ModuleType, detector: BlockingDetector, n: int = 4) -> None:
     module.app.add_middleware(BlockingMiddleware, detector=detector)
     with serve_in_thread(module.app) as server:
@@ -125,12 +111,12 @@ def _serve_under_load(module: ModuleType, detector: BlockingDetector, n: int = 4
         asyncio.run(burst())
 
 
-def test_catches_the_silent_blocker_at_the_create_line(load_app) -> None:
-    module = load_app("silent_blocking")
+def test_catches_the_silent_blocker_at_the_create_line(bind: Binder) -> None:
+    module = bind("silent_blocking", latency=LATENCY).module
     detector = BlockingDetector(THRESHOLD)
     _serve_under_load(module, detector)
     assert detector.reports, "the sync client in async def went unnoticed"
-    lines = open(module.__file__).read().splitlines()
+    lines = Path(module.__file__).read_text().splitlines()
     for report in detector.reports:
         frame = report.project_frame
         assert frame is not None and os.path.samefile(frame.filename, module.__file__)
@@ -139,8 +125,8 @@ def test_catches_the_silent_blocker_at_the_create_line(load_app) -> None:
     assert not detector.running  # stopped at lifespan shutdown
 
 
-def test_quiet_on_the_async_client_under_the_same_load(load_app) -> None:
-    module = load_app("fix_async_client")
+def test_quiet_on_the_async_client_under_the_same_load(bind: Binder) -> None:
+    module = bind("fix_async_client", latency=LATENCY).module
     detector = BlockingDetector(THRESHOLD)
     _serve_under_load(module, detector)
     assert detector.reports == [], "\n\n".join(r.format() for r in detector.reports)
@@ -149,8 +135,8 @@ def test_quiet_on_the_async_client_under_the_same_load(load_app) -> None:
 no_blocking = blocking_fixture(threshold=THRESHOLD)
 
 
-def test_fixture_passes_on_the_fix(load_app, no_blocking: BlockingDetector) -> None:
-    _serve_under_load(load_app("fix_async_client"), no_blocking)
+def test_fixture_passes_on_the_fix(bind: Binder, no_blocking: BlockingDetector) -> None:
+    _serve_under_load(bind("fix_async_client", latency=LATENCY).module, no_blocking)
 
 
 def test_fixture_fails_on_the_blocker(tmp_path: Path) -> None:
@@ -179,22 +165,70 @@ def test_fixture_fails_on_the_blocker(tmp_path: Path) -> None:
 # --- overhead ------------------------------------------------------------------------
 
 
-def _cpu_idle(seconds: float, watch: bool) -> float:
-    async def run() -> float:
-        started = time.process_time()
+class CountingLoop(asyncio.SelectorEventLoop):
+    """An event loop that counts the callbacks scheduled on it: timers (``call_later`` goes
+    through ``call_at``) and ``call_soon`` (a busy loop would show up there)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.callbacks = 0
+
+    def call_at(self, when: float, callback: Any, *args: Any, context: Any = None) -> asyncio.TimerHandle:
+        self.callbacks += 1
+        return super().call_at(when, callback, *args, context=context)
+
+    def call_soon(self, callback: Any, *args: Any, context: Any = None) -> asyncio.Handle:
+        self.callbacks += 1
+        return super().call_soon(callback, *args, context=context)
+
+
+@dataclass
+class Idle:
+    """What an idle loop cost over `elapsed_s`: callbacks scheduled, CPU, threads started."""
+
+    elapsed_s: float
+    callbacks: int
+    cpu_s: float
+    new_threads: list[str]
+
+
+def _idle(seconds: float, watch: bool) -> Idle:
+    async def run() -> tuple[float, float, list[str]]:
+        before = {t.ident for t in threading.enumerate()}
+        started, cpu = time.monotonic(), time.process_time()
         if watch:
             async with detect_blocking(threshold=0.1):
                 await asyncio.sleep(seconds)
+                during = [t.name for t in threading.enumerate() if t.ident not in before]
         else:
             await asyncio.sleep(seconds)
-        return time.process_time() - started
+            during = [t.name for t in threading.enumerate() if t.ident not in before]
+        return time.monotonic() - started, time.process_time() - cpu, during
 
-    return asyncio.run(run())
+    with asyncio.Runner(loop_factory=CountingLoop) as runner:
+        elapsed, cpu_s, during = runner.run(run())
+        loop = runner.get_loop()
+        assert isinstance(loop, CountingLoop)
+        callbacks = loop.callbacks
+    return Idle(elapsed, callbacks, cpu_s, during)
 
 
 def test_overhead_is_small() -> None:
-    """CPU of an idle loop for 1 s with and without the detector (default interval 0.05 s)."""
-    baseline = _cpu_idle(1.0, watch=False)
-    watched = _cpu_idle(1.0, watch=True)
-    print(f"\nidle 1 s: CPU without {baseline * 1e3:.2f} ms, with detector {watched * 1e3:.2f} ms")
-    assert watched - baseline < 0.05  # well under 5 % of a core, even on a noisy machine
+    """An idle loop for 1 s without and with the detector (threshold 0.1 s: interval 0.05 s).
+
+    The cost is structural, so that is what is asserted: one callback (the heartbeat) per
+    interval on the loop and one watchdog thread, never a busy loop, whatever the traffic. The CPU
+    figures (what the module's docstring quotes) are printed, not asserted: a shared
+    machine makes any CPU bound either loose or flaky.
+    """
+    interval = BlockingDetector(0.1).interval
+    assert interval == 0.05
+    baseline = _idle(1.0, watch=False)
+    watched = _idle(1.0, watch=True)
+    print(f"\nidle 1 s: CPU without {baseline.cpu_s * 1e3:.2f} ms, with detector {watched.cpu_s * 1e3:.2f} ms")
+    beats = watched.callbacks - baseline.callbacks
+    # A timer never fires early and each heartbeat arms the next: at most one per interval
+    # of elapsed time (plus the first, armed at start); at least one re-armed heartbeat.
+    assert 2 <= beats <= watched.elapsed_s / interval + 1, (beats, watched.elapsed_s)
+    assert baseline.new_threads == [] and watched.new_threads == ["blocking-watchdog"]
+    assert "blocking-watchdog" not in [t.name for t in threading.enumerate()]  # joined at stop

@@ -5,6 +5,8 @@ asyncio for the whole process (``nest_asyncio.apply()``) or end the interpreter
 (uvicorn's ``sys.exit()`` on a taken port). They run somewhere else:
 
 - `run_python`: a fresh interpreter (project root importable), output captured;
+- `run_command`: any command-line tool as CI runs it (no colours), its output and exit status shown;
+- `run_pytest`: test files written to a temporary directory, run by pytest in a fresh interpreter;
 - `run_in_fresh_kernel`: a cell in a fresh Jupyter kernel, and whether the kernel survived.
 """
 
@@ -12,14 +14,16 @@ from __future__ import annotations
 
 import os
 import queue
+import re
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["PROJECT_ROOT", "KernelRun", "run_in_fresh_kernel", "run_python"]
+__all__ = ["PROJECT_ROOT", "KernelRun", "PytestRun", "run_command", "run_in_fresh_kernel", "run_pytest", "run_python"]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -54,6 +58,62 @@ def run_python(
         text=True,
         timeout=timeout,
         check=False,
+    )
+
+
+# Variables that make tools colour their output even when it is captured.
+_FORCE_COLOUR = ("FORCE_COLOR", "CLICOLOR_FORCE", "MYPY_FORCE_COLOR", "PY_COLORS")
+
+
+def run_command(
+    *argv: str, cwd: str | Path = PROJECT_ROOT, echo: bool = True, timeout: float = 600.0
+) -> subprocess.CompletedProcess[str]:
+    """Run a command-line tool the way CI or pre-commit would, and (with `echo`) print what it said.
+
+    Colours are turned off (``NO_COLOR``, ``TERM=dumb``, the force-colour variables
+    removed) so the output reads the same in a notebook, a log and a stored output. The
+    printed text is stdout then stderr, followed by ``[exit status N]``: the exit status
+    is part of a linter's answer. The returned process keeps the two streams apart.
+    """
+    env = _env(_FORCE_COLOUR, {"NO_COLOR": "1", "TERM": "dumb"})
+    done = subprocess.run(list(argv), cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    if echo:
+        print((done.stdout + done.stderr).rstrip())
+        print(f"[exit status {done.returncode}]")
+    return done
+
+
+@dataclass(frozen=True)
+class PytestRun:
+    """What pytest reported for a set of test files."""
+
+    returncode: int
+    stdout: str
+    results: list[str]  # "test_file.py::test_name PASSED", in the order pytest ran them
+    failures: list[str]  # pytest's short summary lines: "FAILED test_file.py::test_name - Error: message"
+    summary: str  # the counts of the last line, e.g. "1 failed, 3 passed"
+
+
+def run_pytest(files: Mapping[str, str], *, timeout: float = 300.0) -> PytestRun:
+    """Write `files` (name -> source) to a temporary directory and run pytest there in a fresh interpreter.
+
+    A test suite's loops (one per test, under pytest-asyncio or ``TestClient``) are the
+    subject, so the tests must run as a reader's suite would: in their own process, not
+    inside a notebook's running loop. ``support`` stays importable.
+    """
+    with tempfile.TemporaryDirectory() as tests_dir:
+        for name, text in files.items():
+            Path(tests_dir, name).write_text(text)
+        args = ("-m", "pytest", "-v", "--color=no", "-p", "no:cacheprovider", "--tb=no", "-rf", ".")
+        done = run_python(*args, cwd=tests_dir, env={"COLUMNS": "120"}, timeout=timeout)
+    lines = done.stdout.splitlines()
+    counts = re.findall(r"(\d+) (failed|passed|error|errors|skipped)", lines[-1] if lines else "")
+    return PytestRun(
+        returncode=done.returncode,
+        stdout=done.stdout,
+        results=[" ".join(line.split()[:2]) for line in lines if "::" in line and not line.startswith("FAILED")],
+        failures=[line for line in lines if line.startswith("FAILED")],
+        summary=", ".join(" ".join(count) for count in counts),
     )
 
 

@@ -6,7 +6,9 @@ kernel you want to keep:
 
 - `uvicorn_on_taken_port`: uvicorn's ``sys.exit(STARTUP_FAILURE)`` on a port in use;
 - `uvicorn_task_on_taken_port`: the same SystemExit raised in a task of the running loop;
-- `nest_asyncio_effects`: what ``nest_asyncio.apply()`` changes, observed before and after.
+- `nest_asyncio_effects`: what ``nest_asyncio.apply()`` changes, observed before and after,
+  built from `sync_helper` (the shape nest_asyncio exists for), `interleaving` (which task
+  runs when) and `deadline_around_nested_run` (a timeout around a nested run).
 """
 
 from __future__ import annotations
@@ -16,7 +18,14 @@ import socket
 import time
 from typing import Any
 
-__all__ = ["nest_asyncio_effects", "uvicorn_on_taken_port", "uvicorn_task_on_taken_port"]
+__all__ = [
+    "deadline_around_nested_run",
+    "interleaving",
+    "nest_asyncio_effects",
+    "sync_helper",
+    "uvicorn_on_taken_port",
+    "uvicorn_task_on_taken_port",
+]
 
 
 async def _noop_app(scope: Any, receive: Any, send: Any) -> None:
@@ -69,7 +78,7 @@ async def uvicorn_task_on_taken_port(wait_s: float = 1.0) -> str:
         holder.close()
 
 
-def _sync_helper() -> str:
+def sync_helper() -> str:
     """The shape nest_asyncio exists for: sync code that runs a coroutine to completion."""
     coro = asyncio.sleep(0.2, result="helper: done")
     try:
@@ -80,7 +89,7 @@ def _sync_helper() -> str:
         coro.close()  # never awaited when asyncio.run refused it: no RuntimeWarning
 
 
-def _interleaving() -> list[str]:
+def interleaving() -> list[str]:
     """The event order of a caller whose sync helper runs a coroutine while another task ticks."""
     log: list[str] = []
 
@@ -93,7 +102,7 @@ def _interleaving() -> list[str]:
         other = asyncio.create_task(other_task())
         await asyncio.sleep(0)  # the other task takes its first tick
         log.append("caller: calls the sync helper")
-        log.append(_sync_helper())  # no await here: asyncio promises no other task runs
+        log.append(sync_helper())  # no await here: asyncio promises no other task runs
         log.append("caller: the helper returned")
         await other
 
@@ -112,7 +121,7 @@ def _trivial_tasks_s(n_tasks: int) -> float:
     return min(asyncio.run(bench()) for _ in range(3))
 
 
-async def _deadline_around_nested_run(limit: float = 0.05, work: float = 0.3) -> dict[str, Any]:
+async def deadline_around_nested_run(limit: float = 0.05, work: float = 0.3) -> dict[str, Any]:
     """What an ``asyncio.timeout`` does to a nested, synchronous ``asyncio.run``."""
     started, outcome = time.perf_counter(), "the block ended normally, and so did the next await"
     try:
@@ -161,7 +170,7 @@ def nest_asyncio_effects(bench_tasks: int = 10_000) -> dict[str, Any]:
     """
     import nest_asyncio
 
-    report: dict[str, Any] = {"before": _interleaving(), "bench_before_s": _trivial_tasks_s(bench_tasks)}
+    report: dict[str, Any] = {"before": interleaving(), "bench_before_s": _trivial_tasks_s(bench_tasks)}
     original_run, original_task = asyncio.run, asyncio.Task
     nest_asyncio.apply()
     report["replaced"] = {
@@ -169,8 +178,8 @@ def nest_asyncio_effects(bench_tasks: int = 10_000) -> dict[str, Any]:
         "asyncio.Task (C) -> pure-Python Task": original_task is not asyncio.Task
         and asyncio.Task is asyncio.tasks._PyTask,  # type: ignore[attr-defined]
     }
-    report["after"] = _interleaving()
-    report["deadline"] = asyncio.run(_deadline_around_nested_run())
+    report["after"] = interleaving()
+    report["deadline"] = asyncio.run(deadline_around_nested_run())
     report["anyio.run"] = asyncio.run(_anyio_run_inside())
     report["uvloop"] = _patch_uvloop()
     report["bench_after_s"] = _trivial_tasks_s(bench_tasks)

@@ -12,13 +12,15 @@ Both bind the listening socket themselves (port 0 picks a free port) and hand it
 uvicorn, because uvicorn calls ``sys.exit`` when *it* fails to bind (status 3 in
 uvicorn 0.54; notebook 05 shows it), and that kills a Jupyter kernel. Both run the
 app's lifespan and raise `ServerStartError` with the app's own error message when
-startup fails.
+startup fails; `startup_failure` turns that into a value, for showing a service that
+refuses to start.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import socket
 import threading
 import time
@@ -29,7 +31,7 @@ from typing import Any
 import uvicorn
 from uvicorn._types import ASGI3Application, ASGIReceiveCallable, ASGISendCallable, Scope
 
-__all__ = ["RunningServer", "ServerStartError", "bind_socket", "serve_in_loop", "serve_in_thread"]
+__all__ = ["RunningServer", "ServerStartError", "bind_socket", "serve_in_loop", "serve_in_thread", "startup_failure"]
 
 
 class ServerStartError(RuntimeError):
@@ -216,6 +218,24 @@ def serve_in_thread(
             server.force_exit = True
             thread.join(timeout=5)
         sock.close()
+
+
+def startup_failure(app: Any, **options: Any) -> str | None:
+    """Start `app` in a thread and stop it at once: None if it started, else why it did not.
+
+    A service that checks its configuration in its lifespan refuses to start, and the
+    reason is what an operator reads, so a notebook shows it: the last line of the
+    startup error with the exception's module path dropped (``ConfigError: OPENAI_API_KEY
+    is missing``). `options` go to `serve_in_thread`; the log level defaults to
+    ``critical``, so the refusal is not also logged as a traceback.
+    """
+    options.setdefault("log_level", "critical")
+    try:
+        with serve_in_thread(app, **options):
+            return None
+    except ServerStartError as exc:
+        reason = str(exc).split(" failed to start: ", 1)[-1]
+        return re.sub(r"^(?:\w+\.)+(?=\w+: )", "", reason)
 
 
 def _app_name(app: Any) -> str:

@@ -15,6 +15,11 @@ What notebook cells import (top level, one job each):
 - `distributions`: what installed packages say about themselves (author, home page, Pythons);
 - `fanout`: call a service many times, a few at a time, and keep every reply;
 - `upstream_calls`: what the bundled upstream received while a cell ran;
+- `sdk_source`: facts read from the installed SDK's files (where a function lives, which names exist);
+- `threaded_load`: a thread-based service under load, its limiter and threads watched from its loop;
+- `cancellation`: what a departed client, a deadline or the SDK's timeout does to an upstream call;
+- `client_cost`: what building an SDK client costs, and where the time goes;
+- `side_by_side`: several services and the upstream alone under one load, in this process;
 - `tables`: aligned plain-text tables.
 
 The tools, one folder each:

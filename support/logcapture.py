@@ -8,8 +8,10 @@ Install it *after* starting a server: creating a uvicorn server reconfigures log
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -52,6 +54,18 @@ def app_errors(logger_name: str = "uvicorn.error") -> Iterator[list[AppError]]:
     finally:
         logger.removeHandler(collector)
         logger.propagate = propagate
+
+
+async def errors_logged(errors: list[AppError], count: int = 1, *, timeout_s: float = 5.0) -> list[AppError]:
+    """Wait until `errors` (the list `app_errors` yields) holds `count` entries, or
+    `timeout_s` has passed; return it. uvicorn logs a route's exception just *after*
+    sending the 500, so the client can hold its answer before the log line exists."""
+    deadline = time.monotonic() + timeout_s
+    while len(errors) < count:
+        if time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.01)
+    return errors
 
 
 class _Lines(logging.Handler):

@@ -12,10 +12,12 @@ to require: authentication is real, and there is still no key to leak.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import secrets
+import sys
 from dataclasses import dataclass, field
-from types import TracebackType
+from types import ModuleType, TracebackType
 from typing import Any
 
 from openai import AsyncOpenAI, OpenAI
@@ -64,6 +66,28 @@ class Target:
         os.environ["OPENAI_BASE_URL"] = self.base_url
         os.environ["OPENAI_API_KEY"] = self.api_key
         os.environ["OPENAI_MODEL"] = self.model
+
+    def import_service(self, name: str, **env: str | int) -> ModuleType:
+        """Point the example service ``support.apps.<name>`` at this target and import it.
+
+        The example services read their settings when they are imported (a client built
+        at import, ``THREADS``), so this sets the SDK's variables (`export_sdk_env`) and
+        `env` (e.g. ``THREADS=40``) first, and imports the module afresh if this
+        interpreter imported it before, against another target or with other settings.
+        """
+        self.export_sdk_env()
+        for variable, value in env.items():
+            os.environ[variable] = str(value)
+        module_name = f"support.apps.{name}"
+        loaded = sys.modules.get(module_name)
+        return importlib.reload(loaded) if loaded is not None else importlib.import_module(module_name)
+
+    def open_connections(self) -> set[object]:
+        """The connections the bundled upstream holds open right now (uvicorn's own
+        ``server_state.connections``): a client that is never closed keeps its own."""
+        if self.upstream is None:
+            raise RuntimeError("only the bundled upstream can count its connections")
+        return set(self.upstream.server.server.server_state.connections)
 
     def needs_bundled(self, what: str) -> bool:
         """Say so and return False when `what` needs the bundled upstream but this is not it."""

@@ -19,9 +19,10 @@ from openai import OpenAI
 
 from support.upstream import RunningUpstream, upstream_in_thread
 
-__all__ = ["MODEL", "ROOT", "Binder", "Bound", "wait_until"]
+__all__ = ["MODEL", "NO_SUCH_PID", "ROOT", "Binder", "Bound", "wait_until"]
 
 ROOT = Path(__file__).resolve().parent.parent  # the project root
+NO_SUCH_PID = 2**22  # no process has it: Linux hands out pids below pid_max, which is at most 2**22
 MODEL = "gpt-4o-mini"  # what `bind` sets OPENAI_MODEL to
 
 T = TypeVar("T")

@@ -7,6 +7,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -29,19 +30,22 @@ from support.threads import (
     usable_cpu_count,
     watch,
 )
+from tests.conftest import NO_SUCH_PID
 
 linux_only = pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc")
 
 
-def test_proc_status_parses_a_status_file(tmp_path: Path) -> None:
-    status = tmp_path / "status"
-    status.write_text("Name:\tpython\nVmSize:\t  159800 kB\nVmRSS:\t   77656 kB\nThreads:\t7\n")
-    parsed = proc_status(str(status))
-    assert (parsed.threads, parsed.vm_size_kib, parsed.vm_rss_kib) == (7, 159800, 77656)
+@linux_only
+@pytest.mark.parametrize("pid", ["self", os.getpid()], ids=["self", "pid"])
+def test_proc_status_reads_this_process(pid: int | str) -> None:
+    status = proc_status(pid)
+    assert status.threads >= threading.active_count() >= 1  # every Python thread is an OS thread
+    assert status.vm_rss_kib is not None and status.vm_size_kib is not None
+    assert status.vm_size_kib >= status.vm_rss_kib > 1024  # reserved >= resident; an interpreter is > 1 MiB
 
 
-def test_proc_status_without_proc_falls_back_to_python_threads(tmp_path: Path) -> None:
-    parsed = proc_status(str(tmp_path / "missing"))
+def test_proc_status_of_a_missing_process_falls_back_to_python_threads() -> None:
+    parsed = proc_status(NO_SUCH_PID)
     assert parsed.threads == threading.active_count()
     assert parsed.vm_size_kib is None and parsed.vm_rss_kib is None
 
@@ -100,19 +104,38 @@ def test_each_loop_has_its_own_default_limiter() -> None:
     assert asyncio.run(default_limiter_tokens()) == 40  # a new loop starts from the default again
 
 
+async def until(condition: Callable[[], bool]) -> None:
+    """Poll `condition` on the running loop for up to 10 s (a bounded wait for a positive signal)."""
+    for _ in range(2000):
+        if condition():
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError("condition not reached within 10 s")
+
+
 def test_time_run_sync_waits_for_a_token() -> None:
+    hold_s = 0.3
+
     async def main() -> tuple[float, float]:
-        to_thread.current_default_thread_limiter().total_tokens = 1
+        limiter = to_thread.current_default_thread_limiter()
+        limiter.total_tokens = 1
         free = await time_run_sync()
-        holder = asyncio.ensure_future(to_thread.run_sync(time.sleep, 0.3))
-        await asyncio.sleep(0.05)  # the holder has the only token
-        waited = await time_run_sync()
+        release = threading.Event()
+        holder = asyncio.ensure_future(to_thread.run_sync(release.wait))
+        await until(lambda: limiter.borrowed_tokens == 1)  # the holder has the only token
+        timed = asyncio.ensure_future(time_run_sync())
+        await until(lambda: limiter.statistics().tasks_waiting == 1)  # the timed call queues behind it
+        await asyncio.sleep(hold_s)
+        release.set()  # only now can the timed call get the token
+        waited = await timed
         await holder
         return free, waited
 
     free, waited = asyncio.run(main())
-    assert free < 0.2
-    assert waited >= 0.2
+    # The timed call waited at least as long as the token was held after it queued; with a
+    # free token nothing is held, so it took less (an ordering, not a bound on the clock).
+    assert waited >= hold_s
+    assert free < waited
 
 
 def test_watch_sees_borrowed_tokens_and_threads() -> None:

@@ -2,8 +2,8 @@
 
 Each `FaultCase` says: with this fault on the bundled upstream, a caller of the service
 gets this status and error code, after this many upstream attempts. Notebook 07 runs
-the matrix and shows it; ``tests/test_hardened.py`` runs it and asserts it. Both use
-`MATRIX_SETTINGS`, sized so every case ends in a few seconds.
+the matrix and shows it (`format_observations`); the hardened service's tests run it and
+assert it. Both use `MATRIX_SETTINGS`, sized so every case ends in a few seconds.
 """
 
 from __future__ import annotations
@@ -70,6 +70,18 @@ class Observation:
     def holds(self) -> bool:
         return (self.status, self.code, self.attempts) == (self.case.status, self.case.code, self.case.attempts)
 
+    @property
+    def error(self) -> dict[str, Any] | None:
+        """The error object the caller received: the JSON body's, or the last error event's of a stream."""
+        if isinstance(self.body, dict) and isinstance(self.body.get("error"), dict):
+            error: dict[str, Any] = self.body["error"]
+            return error
+        for name, data in reversed(self.events):
+            if name == "error" and isinstance(data.get("error"), dict):
+                event_error: dict[str, Any] = data["error"]
+                return event_error
+        return None
+
     def row(self) -> dict[str, Any]:
         return {
             "fault": self.case.fault or "none",
@@ -80,6 +92,18 @@ class Observation:
             "elapsed_s": round(self.elapsed_s, 2),
             "as documented": "yes" if self.holds else "NO",
         }
+
+
+def format_observations(observations: list[Observation]) -> str:
+    """One aligned line per observation: the fault, the endpoint, what came back, and whether it is as documented."""
+    lines = [f"{'fault':36} {'endpoint':16} {'status':>6}  {'code':24} {'attempts':>8}  as documented"]
+    for observation in observations:
+        row = observation.row()
+        lines.append(
+            f"{row['fault']:36} {row['endpoint']:16} {row['status']:>6}  {row['code']:24} {row['attempts']:>8}  "
+            f"{row['as documented']}"
+        )
+    return "\n".join(lines)
 
 
 def observe(

@@ -13,8 +13,12 @@ import asyncio
 import contextlib
 import inspect
 import os
+import platform
+import re
+import resource
 import threading
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -35,6 +39,9 @@ __all__ = [
     "proc_status",
     "run_in",
     "server_loop",
+    "thread_kinds",
+    "thread_stack_bytes",
+    "threads_back_to",
     "time_run_sync",
     "usable_cpu_count",
     "watch",
@@ -59,6 +66,43 @@ def proc_status(pid: int | str = "self") -> ProcStatus:
     if "Threads" not in fields:
         return ProcStatus(threading.active_count(), None, None)
     return ProcStatus(int(fields["Threads"]), procfs.kib(fields, "VmSize"), procfs.kib(fields, "VmRSS"))
+
+
+def thread_stack_bytes() -> int | None:
+    """The address space a new thread reserves for its stack by default, where that is
+    known: with glibc, pthreads take ``RLIMIT_STACK``'s soft limit (``ulimit -s``). None
+    with another C library or an unlimited stack. It explains why ``VmSize`` grows by
+    megabytes per worker thread while ``VmRSS`` barely moves."""
+    if platform.libc_ver()[0] != "glibc":
+        return None
+    soft, _ = resource.getrlimit(resource.RLIMIT_STACK)
+    return None if soft == resource.RLIM_INFINITY else soft
+
+
+async def threads_back_to(baseline: int, *, timeout_s: float = 2.0, interval: float = 0.02) -> int:
+    """How many more OS threads this process has than `baseline`, once that is zero or
+    less, or when `timeout_s` has passed: a stopped service's worker threads exit a
+    moment after its loop ends, so counting at once would blame them for a leak."""
+    deadline = time.monotonic() + timeout_s
+    while (extra := proc_status().threads - baseline) > 0:
+        if time.monotonic() > deadline:
+            break
+        await asyncio.sleep(interval)
+    return extra
+
+
+def thread_kinds() -> Counter[str]:
+    """This process's Python threads by kind: ``anyio`` (AnyIO's workers, which run
+    ``def`` routes and ``def`` dependencies), ``executor`` (a loop's default executor,
+    behind ``asyncio.to_thread``), ``other``. The difference of two counts says which
+    pool a service's calls used."""
+
+    def kind(name: str) -> str:
+        if name == "AnyIO worker thread":
+            return "anyio"
+        return "executor" if re.fullmatch(r"(asyncio|uvloop)_\d+", name) else "other"
+
+    return Counter(kind(thread.name) for thread in threading.enumerate())
 
 
 def usable_cpu_count() -> int:

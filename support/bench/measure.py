@@ -41,7 +41,18 @@ class Measurement:
 
     @property
     def ideal_wall_s(self) -> float:
-        return math.ceil(self.load.n_requests / self.load.concurrency) * self.latency_s
+        return self.min_rounds(self.load.concurrency) * self.latency_s
+
+    def min_rounds(self, in_flight: int) -> int:
+        """Upstream latencies this closed loop needs at best when at most `in_flight` calls
+        can run at once (a pool's size, a limiter's tokens): ``⌈n / min(in_flight, concurrency)⌉``.
+
+        The latency model behind the notebooks' lower bounds: a pool smaller than the
+        number of clients serves the requests in that many rounds, however fast it is.
+        """
+        if in_flight < 1:
+            raise ValueError(f"in_flight must be >= 1, got {in_flight}")
+        return math.ceil(self.load.n_requests / min(in_flight, self.load.concurrency))
 
 
 async def measure(

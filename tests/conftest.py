@@ -1,11 +1,12 @@
-"""What many test modules share: the project root, polling for a condition, and a fixture
-that points an example service at a fresh bundled upstream."""
+"""What many test modules share: the project root, polling for a condition, the CLIs' error
+style, and a fixture that points an example service at a fresh bundled upstream."""
 
 from __future__ import annotations
 
 import contextlib
 import importlib
 import secrets
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from openai import OpenAI
 
 from support.upstream import RunningUpstream, upstream_in_thread
 
-__all__ = ["MODEL", "NO_SUCH_PID", "ROOT", "Binder", "Bound", "wait_until"]
+__all__ = ["MODEL", "NO_SUCH_PID", "ROOT", "Binder", "Bound", "cli_error_line", "wait_until"]
 
 ROOT = Path(__file__).resolve().parent.parent  # the project root
 NO_SUCH_PID = 2**22  # no process has it: Linux hands out pids below pid_max, which is at most 2**22
@@ -45,6 +46,22 @@ def wait_until(produce: Callable[[], T], *, timeout: float = 10.0, what: str = "
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} not reached within {timeout} s")
         time.sleep(0.01)
+
+
+def cli_error_line(done: subprocess.CompletedProcess[str], prog: str, returncode: int = 2) -> str:
+    """Check the project's CLI error style on a finished ``python -m ...`` run and return its error line.
+
+    A failed CLI exits with `returncode` (2: a usage or configuration error) and prints
+    nothing on stdout; on stderr, at most argparse's usage, then exactly one line
+    ``<prog>: error: <message>``, last, and never a traceback.
+    """
+    assert done.returncode == returncode, (done.returncode, done.stderr)
+    assert done.stdout == "", done.stdout
+    assert "Traceback" not in done.stderr, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert lines and [line for line in lines if ": error:" in line] == [lines[-1]], done.stderr
+    assert lines[-1].startswith(f"{prog}: error: "), done.stderr
+    return lines[-1]
 
 
 @dataclass

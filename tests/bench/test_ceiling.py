@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT as REPO
+from tests.conftest import ROOT, cli_error_line, wait_until
+
+PROG = "python -m support.bench.ceiling"
 
 HEADER = (
     "| endpoint | concurrency | requests | wall s | throughput req/s | ideal req/s | ratio | p50 ms | p95 ms "
@@ -23,7 +25,7 @@ HEADER = (
 def bench(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "support.bench.ceiling", *args],
-        cwd=REPO,
+        cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -88,19 +90,38 @@ def test_help_and_bad_arguments():
     assert done.returncode == 0 and "--concurrency" in done.stdout and "--json" in done.stdout
     done = bench("--concurrency", "0,5", timeout=30)
     assert done.returncode == 2 and "concurrency" in done.stderr
+    assert "concurrency levels must be integers >= 1" in cli_error_line(done, PROG)
+
+
+def test_zero_latency_is_a_one_line_usage_error():
+    error = cli_error_line(bench("--latency", "0", timeout=30), PROG)
+    assert error == f"{PROG}: error: --latency must be > 0 (the ideal throughput is concurrency / latency)"
+
+
+def connections_to(port: int) -> int:
+    """Established TCP connections (IPv4, this network namespace) whose remote end is 127.0.0.1:`port`."""
+    rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    remote = f"0100007F:{port:04X}"  # 127.0.0.1, as /proc/net/tcp writes it (little-endian address)
+    return sum(1 for row in rows if row.split()[2] == remote and row.split()[3] == "01")  # 01 = ESTABLISHED
 
 
 def start_bench_and_wait_for_upstream() -> tuple[subprocess.Popen[str], int]:
+    """A 4-client, 400-request run (minutes of work); returned once its clients are talking to the upstream."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "support.bench.ceiling", "--latency", "0.5", "--concurrency", "4", "--requests", "400"],
-        cwd=REPO,
+        cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
     first = proc.stderr.readline()  # "upstream pid N on URL ...", printed once it accepts connections
     assert first.startswith("upstream pid "), first
-    time.sleep(1.0)  # into the measurement
+    port = int(first.split()[4].removesuffix("/v1").rpartition(":")[2])
+    level = proc.stderr.readline()  # "chat: 400 requests at concurrency 4 ...": the load starts
+    assert level.startswith("chat: 400 requests at concurrency 4"), level
+    # Into the measurement: a positive signal instead of a fixed sleep. The warm-up opens the
+    # four keep-alive connections the whole level then uses.
+    wait_until(lambda: connections_to(port) >= 4, what="four client connections to the upstream")
     return proc, int(first.split()[2])
 
 

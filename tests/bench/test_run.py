@@ -1,5 +1,4 @@
-"""``python -m support.bench``: a tiny real run (real processes, real sockets), the CLI
-contract, and the probes it reads inside a service process.
+"""``python -m support.bench``: a tiny real run (real processes, real sockets) and the CLI contract.
 
 The figures themselves are measurements, never asserted here (notebook 08 asserts only
 orderings that hold on any machine); these tests check that every pattern runs, that
@@ -9,13 +8,11 @@ the output files are complete and strict JSON, and that bad flags get a usage er
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 
 import pytest
 
 from support.bench.__main__ import main
-from support.bench.instrument import peak_rss_mib, reset_peak_rss
 from support.bench.patterns import PATTERNS
 
 
@@ -93,21 +90,3 @@ def test_help_lists_every_pattern(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--help"])
     out = capsys.readouterr().out
     assert all(name in out for name in PATTERNS)
-
-
-def test_peak_rss_can_be_read_and_reset() -> None:
-    before = peak_rss_mib()
-    reset_peak_rss()
-    assert 0 < peak_rss_mib() <= before
-
-
-def test_services_get_a_tcp_socket_with_nodelay_semantics() -> None:
-    # the reason support.bench.serve exists: a descriptor wrapped by socket.socket(fileno=...)
-    # keeps its real family, so asyncio and uvloop set TCP_NODELAY on accepted connections
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        wrapped = socket.socket(fileno=listener.fileno())
-        assert wrapped.family == socket.AF_INET
-        wrapped.detach()
-    finally:
-        listener.close()

@@ -122,7 +122,8 @@ def test_check_lists_without_changing_and_exits_1(tmp_path: Path, capsys: pytest
     before = dirty.read_bytes()
     assert main(["--check", str(dirty), str(clean)]) == 1
     out = capsys.readouterr()
-    assert out.out == f"would change: {dirty}\n" and "1 notebook(s) not normalized" in out.err
+    assert out.out == f"would change: {dirty}\n"
+    assert out.err.startswith("python -m support.devtools.nbnormalize: error: 1 notebook(s) not normalized; run: ")
     assert dirty.read_bytes() == before
     assert main(["--check", str(clean)]) == 0 and capsys.readouterr().out == ""
 

@@ -12,13 +12,19 @@ import pytest
 
 from support.doctor import RULES, check_source, main
 from support.doctor.evaluate import evaluate, format_table
-from tests.conftest import ROOT
+from tests.conftest import ROOT, cli_error_line
 
 CORPUS = ROOT / "tests" / "doctor" / "corpus"
 APPS = ROOT / "support" / "apps"
 
-BROKEN = "from openai import OpenAI\nclient = OpenAI()\nasync def f():\n    client.chat.completions.create(model='m', messages=[])\n"
-CLEAN = "from openai import AsyncOpenAI\nasync def f(c: AsyncOpenAI):\n    await c.chat.completions.create(model='m', messages=[])\n"
+BROKEN = (
+    "from openai import OpenAI\nclient = OpenAI()\nasync def f():\n"
+    "    client.chat.completions.create(model='m', messages=[])\n"
+)
+CLEAN = (
+    "from openai import AsyncOpenAI\nasync def f(c: AsyncOpenAI):\n"
+    "    await c.chat.completions.create(model='m', messages=[])\n"
+)
 
 
 # --- the corpus ----------------------------------------------------------------------
@@ -49,6 +55,18 @@ def test_evaluate_cli_prints_the_table() -> None:
         check=True,
     ).stdout
     assert "precision" in out and "recall" in out and "OA107" in out
+
+
+def test_evaluate_cli_refuses_a_missing_corpus_in_one_line() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "support.doctor.evaluate", "/nonexistent"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    error = cli_error_line(done, "python -m support.doctor.evaluate")
+    assert error == "python -m support.doctor.evaluate: error: /nonexistent: not a directory"
 
 
 # --- the example services ------------------------------------------------------------

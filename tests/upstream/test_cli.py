@@ -14,7 +14,9 @@ import pytest
 from openai import OpenAI
 
 from support.upstream.faults import KINDS
-from tests.conftest import ROOT as REPO
+from tests.conftest import ROOT, cli_error_line
+
+PROG = "python -m support.upstream"
 
 BANNER = re.compile(r"^bundled upstream on http://(?P<host>[\d.]+):(?P<port>\d+)/v1 \(latency [\d.]+ s\)$")
 
@@ -29,7 +31,7 @@ def clean_env(**extra: str) -> dict[str, str]:
 def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 30) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "support.upstream", *args],
-        cwd=REPO,
+        cwd=ROOT,
         env=env or clean_env(),
         capture_output=True,
         text=True,
@@ -64,7 +66,7 @@ def start_cli() -> tuple[subprocess.Popen[str], str]:
             "--log-level",
             "info",
         ],
-        cwd=REPO,
+        cwd=ROOT,
         env=clean_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -119,31 +121,22 @@ def test_taken_port_exits_1_with_cannot_bind() -> None:
         result = run_cli("--port", str(port))
     finally:
         holder.close()
-    assert result.returncode == 1
-    assert f"error: cannot bind 127.0.0.1:{port}" in result.stderr
-    assert "Traceback" not in result.stderr
-    assert result.stdout == ""
+    error = cli_error_line(result, PROG, returncode=1)
+    assert error.startswith(f"{PROG}: error: cannot bind 127.0.0.1:{port}"), error
 
 
 def test_invalid_fault_exits_2() -> None:
     result = run_cli("--port", "0", "--fault", "explode")
-    assert result.returncode == 2
-    assert "Invalid --fault: unknown fault kind 'explode'" in result.stderr
-    assert "Traceback" not in result.stderr
+    assert "Invalid --fault: unknown fault kind 'explode'" in cli_error_line(result, PROG)
     result = run_cli("--port", "0", "--fault", "server_error;status=418")
-    assert result.returncode == 2 and "server_error status must be one of [500, 502, 503]" in result.stderr
+    assert "server_error status must be one of [500, 502, 503]" in cli_error_line(result, PROG)
 
 
 def test_negative_latency_exits_2() -> None:
-    result = run_cli("--port", "0", "--latency", "-1")
-    assert result.returncode == 2
-    assert "--latency" in result.stderr and "greater than or equal to 0" in result.stderr
-    assert "Traceback" not in result.stderr
+    error = cli_error_line(run_cli("--port", "0", "--latency", "-1"), PROG)
+    assert "--latency" in error and "greater than or equal to 0" in error
 
 
 def test_invalid_environment_exits_2() -> None:
-    result = run_cli("--port", "0", env=clean_env(UPSTREAM_LATENCY="abc"))
-    assert result.returncode == 2
-    assert "invalid UPSTREAM_* environment variable" in result.stderr
-    assert "latency" in result.stderr
-    assert "Traceback" not in result.stderr
+    error = cli_error_line(run_cli("--port", "0", env=clean_env(UPSTREAM_LATENCY="abc")), PROG)
+    assert error.startswith(f"{PROG}: error: invalid environment variable: UPSTREAM_LATENCY: "), error

@@ -26,7 +26,7 @@ def make_app(started: threading.Event) -> FastAPI:
     @app.post("/blocking")
     async def blocking(status: int = 200) -> dict[str, str]:
         started.set()
-        time.sleep(SLOW_S)  # blocks the event loop: the probe must wait
+        time.sleep(SLOW_S)  # noqa: ASYNC251 - blocks the event loop: the probe must wait
         if status != 200:
             raise HTTPException(status)
         return {"done": "blocking"}

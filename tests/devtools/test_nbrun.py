@@ -68,7 +68,7 @@ def parameterized(tmp_path_factory: pytest.TempPathFactory):
 
 
 def test_parameters_are_injected_after_the_parameters_cell_and_used(parameterized) -> None:
-    source, out, nb = parameterized
+    _, _, nb = parameterized
     tags = [c.metadata.get("tags", []) for c in nb.cells]
     assert tags[1] == ["parameters"] and tags[2] == ["injected-parameters"]
     assert "N = 3" in nb.cells[2].source and 'MODE = "fast"' in nb.cells[2].source

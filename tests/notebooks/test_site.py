@@ -23,10 +23,9 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from support.devtools import sitecheck
+from tests.conftest import ROOT
 
 pytestmark = pytest.mark.site
-
-from tests.conftest import ROOT
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 SCREENSHOTS = ROOT / "build" / "site-screenshots"

@@ -8,6 +8,7 @@ Sync tests use `upstream_in_thread`, async ones `run_upstream` inside `asyncio.r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import time
@@ -237,7 +238,7 @@ def test_responses_stream_events(up: RunningUpstream, client: OpenAI) -> None:
     assert [e.sequence_number for e in events] == list(range(len(events)))
     deltas = "".join(e.delta for e in events if e.type == "response.output_text.delta")
     assert deltas == plain.output_text
-    done = [e for e in events if e.type == "response.output_text.done"][0]
+    done = next(e for e in events if e.type == "response.output_text.done")
     assert done.text == deltas
     completed = events[-1]
     assert completed.type == "response.completed"
@@ -320,9 +321,11 @@ def test_auth_wrong_key_and_missing_header() -> None:
     with upstream_in_thread(api_key="the-right-test-key", **FAST) as up:
         with OpenAI(base_url=up.base_url, api_key="the-right-test-key", max_retries=0) as good:
             assert good.chat.completions.create(model=MODEL, messages=MESSAGES).choices[0].message.content
-        with OpenAI(base_url=up.base_url, api_key=wrong, max_retries=0) as bad:
-            with pytest.raises(openai.AuthenticationError) as info:
-                bad.chat.completions.create(model=MODEL, messages=MESSAGES)
+        with (
+            OpenAI(base_url=up.base_url, api_key=wrong, max_retries=0) as bad,
+            pytest.raises(openai.AuthenticationError) as info,
+        ):
+            bad.chat.completions.create(model=MODEL, messages=MESSAGES)
         exc = info.value
         assert exc.status_code == 401 and exc.code == "invalid_api_key"
         for text in (str(exc), exc.message, json.dumps(exc.body), exc.response.text):
@@ -474,9 +477,11 @@ def test_fault_maps_to_sdk_exception(shared_upstream: RunningUpstream, case: Fau
     if flavor == "sync":
         up = shared_upstream
         up.journal.clear()
-        with OpenAI(base_url=up.base_url, api_key="k", max_retries=0) as client:
-            with pytest.raises(BaseException) as info:
-                _sync_call(client, case, seen)
+        with (
+            OpenAI(base_url=up.base_url, api_key="k", max_retries=0) as client,
+            pytest.raises(BaseException) as info,
+        ):
+            _sync_call(client, case, seen)
         entries = wait_entries(up, all_finished)
         _check_fault_result(case, info.value, seen, entries)
         return
@@ -499,7 +504,7 @@ def test_responses_stream_error_is_an_event_not_an_exception(up: RunningUpstream
             model=MODEL, input="hi", stream=True, extra_headers={"x-upstream-fault": "stream_error"}
         )
     )
-    assert [e.type for e in events] == RESPONSE_STREAM_TYPES_HEAD[:3] + ["error"]
+    assert [e.type for e in events] == [*RESPONSE_STREAM_TYPES_HEAD[:3], "error"]
     error = events[-1]
     assert error.code == "server_error" and error.sequence_number == 3
     assert wait_entries(up, all_finished)[0].outcome == "stream_error"
@@ -552,11 +557,13 @@ def test_retries_server_error_twice_then_ok() -> None:
 
 def test_retries_exhausted_with_max_retries_1() -> None:
     with upstream_in_thread(**FAST) as up:
-        with OpenAI(base_url=up.base_url, api_key="k", max_retries=1) as client:
-            with pytest.raises(openai.InternalServerError):
-                client.chat.completions.create(
-                    model=MODEL, messages=MESSAGES, extra_headers={"x-upstream-fault": "server_error;times=2"}
-                )
+        with (
+            OpenAI(base_url=up.base_url, api_key="k", max_retries=1) as client,
+            pytest.raises(openai.InternalServerError),
+        ):
+            client.chat.completions.create(
+                model=MODEL, messages=MESSAGES, extra_headers={"x-upstream-fault": "server_error;times=2"}
+            )
         entries = up.journal.entries()
         assert [(e.attempt, e.outcome) for e in entries] == [(0, "error"), (1, "error")]
 
@@ -596,10 +603,8 @@ def _rate_hits(seed: int, n: int = 24) -> set[int]:
     with upstream_in_thread(seed=seed, fault="server_error;rate=0.5", latency=0) as up:
         with OpenAI(base_url=up.base_url, api_key="k", max_retries=0) as client:
             for _ in range(n):
-                try:
+                with contextlib.suppress(openai.InternalServerError):
                     client.models.list()
-                except openai.InternalServerError:
-                    pass
         entries = up.journal.entries()
     assert [e.seq for e in entries] == list(range(n))
     return {e.seq for e in entries if e.status == 500}
@@ -883,9 +888,11 @@ REQUEST_BODIES = JSON_VALUES | VALID_BODIES | mutated(VALID_BODIES)
 @pytest.fixture(scope="module")
 def lenient_upstream() -> Iterator[tuple[RunningUpstream, httpx.Client]]:
     """Any model name is served (models=[]), so every valid body is a 200."""
-    with upstream_in_thread(models=[], latency=0, ttft=0, chunk_delay=0, reply_tokens=8) as up:
-        with httpx.Client(base_url=up.base_url, headers=AUTH, timeout=10) as c:
-            yield up, c
+    with (
+        upstream_in_thread(models=[], latency=0, ttft=0, chunk_delay=0, reply_tokens=8) as up,
+        httpx.Client(base_url=up.base_url, headers=AUTH, timeout=10) as c,
+    ):
+        yield up, c
 
 
 def test_any_json_body_is_200_or_openai_400(lenient_upstream: tuple[RunningUpstream, httpx.Client]) -> None:

@@ -1,5 +1,8 @@
-"""What many test modules share: the project root, polling for a condition, the CLIs' error
-style, and a fixture that points an example service at a fresh bundled upstream."""
+"""What many test modules share: ROOT, wait_until, the CLI error style, and the `bind` fixture.
+
+The project root; polling for a condition instead of sleeping; the one way every CLI
+reports an error; and a fixture that points an example service at a fresh bundled upstream.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""support.devtools.nbnormalize: committed notebooks keep outputs/counts/ids, lose volatile metadata, and
-normalizing twice is a no-op (the CI gate is ``--check``). No kernels needed here."""
+"""support.devtools.nbnormalize: notebooks keep outputs, counts and ids, lose volatile metadata, idempotently.
+
+Normalizing twice is a no-op (the CI gate is ``--check``). No kernels needed here.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""The site check: build the docs site from the committed notebooks, check its links
-statically, then open every page in a real headless browser (Debian's chromium).
+"""The site check: the docs site built from the committed notebooks, its links, every page in headless chromium.
+
+Builds the site, checks its links statically, then opens every page in a real headless
+browser (Debian's chromium).
 
 Needs the `chromium` binary on PATH (`.ci/run` installs it); Playwright drives it, and
 never downloads a browser of its own. Screenshots go to build/site-screenshots/.

@@ -1,4 +1,6 @@
-"""The hardened service keeps its promises: the status table, the deadline, cleanup, shedding.
+"""What the hardened service's tests share: secrets, stacks (upstream, service, client), error and leak checks.
+
+The hardened service keeps its promises: the status table, the deadline, cleanup, shedding.
 
 `support.apps.hardened` documents (in ``errors.py``) what a caller gets for every way a
 call can fail. The tests in this folder hold it to that, end to end: the real `openai`

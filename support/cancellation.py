@@ -1,7 +1,7 @@
 """Who can stop an upstream call: a client that leaves, a deadline, the SDK's timeout.
 
 Each experiment has two sides. The caller's side is what its ``await`` returned or
-raised (`caller_outcome`). The upstream's side is in the bundled upstream's journal:
+raised (`caller_outcome`, `under_deadline`). The upstream's side is in the bundled upstream's journal:
 whether the call ran to the end and was billed, or saw its client disconnect
 (`support.upstream_calls` waits until the journal has the final word). `client_leaves`
 runs the first experiment of notebook 03: an HTTP client that gives up on a service
@@ -10,7 +10,9 @@ before the answer.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx2
@@ -20,7 +22,7 @@ from .target import Target
 from .upstream.journal import JournalEntry
 from .upstream_calls import calls_from_now
 
-__all__ = ["caller_outcome", "client_leaves"]
+__all__ = ["caller_outcome", "client_leaves", "under_deadline"]
 
 
 async def caller_outcome(awaitable: Awaitable[object]) -> str:
@@ -32,6 +34,23 @@ async def caller_outcome(awaitable: Awaitable[object]) -> str:
     except Exception as exc:
         return type(exc).__name__
     return "answered"
+
+
+async def under_deadline(start: Callable[[], Awaitable[object]], deadline_s: float) -> tuple[str, float]:
+    """Start a call and give it `deadline_s`, the way a route would bound it; return what
+    the caller saw (``"answered"`` or ``"TimeoutError"``) and how long it waited.
+
+    ``asyncio.timeout`` cancels the task that awaits the call. Whether that stops the
+    call itself depends on how it was started: the upstream's journal tells.
+    """
+    started = time.perf_counter()
+    try:
+        async with asyncio.timeout(deadline_s):
+            await start()
+        caller = "answered"
+    except TimeoutError:
+        caller = "TimeoutError"
+    return caller, time.perf_counter() - started
 
 
 async def client_leaves(

@@ -1,0 +1,60 @@
+"""support.bench.report.headline: the first figures a reader checks, from a result built by hand."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+from support.bench.loadgen import LoadResult
+from support.bench.report import HARDENED_TARGETS, headline
+from support.bench.run import BenchResult, Config, Row
+
+
+def load(concurrency: int, ok: int, latency_s: float, wall_s: float = 1.0) -> LoadResult:
+    return LoadResult(concurrency, ok, wall_s, [latency_s] * ok, Counter({200: ok}))
+
+
+def row(pattern: str, concurrency: int, ok: int, *, latency_s: float = 0.55, **extra: float) -> Row:
+    return Row(
+        pattern,
+        pattern,
+        2 if pattern.endswith("_2w") else 1,
+        concurrency,
+        load(concurrency, ok, latency_s),
+        upstream_requests=ok,
+        lag_ms={"p99": extra.get("lag", math.nan), "max": 1.0},
+        peak_rss_mib=extra.get("rss", math.nan),
+        service_cpu_ms=extra.get("cpu", math.nan),
+    )
+
+
+def result(*rows: Row) -> BenchResult:
+    return BenchResult(Config(latency_s=0.5, levels=[10, 100]), list(rows), None, None, 1.0)
+
+
+def test_headline_at_the_highest_level() -> None:
+    text = headline(
+        result(
+            row("upstream", 10, 19, latency_s=0.5),
+            row("upstream", 100, 180, latency_s=0.5),
+            row("hardened", 10, 10, lag=50.0),
+            row("hardened", 100, 90, lag=12.5, rss=87.0, cpu=8.8),
+            row("hardened_2w", 100, 99, rss=168.0),
+        )
+    )
+    assert text.splitlines() == [
+        "upstream alone at C=100: 180.0 req/s = 90% of the ideal 200",
+        "hardened at C=100: 50% of the upstream alone (target 90%), added p99 50 ms (target 50), "
+        "loop lag p99 12.5 ms (target 10), 8.8 ms CPU per request",
+        "hardened with 2 workers: 55% of the upstream alone, peak RSS 168 MiB vs 87 MiB for one",
+    ]
+    assert HARDENED_TARGETS["vs_upstream"] == 0.9
+
+
+def test_headline_at_a_given_level_and_without_missing_patterns() -> None:
+    text = headline(result(row("upstream", 10, 19, latency_s=0.5), row("hardened", 10, 18, cpu=float("nan"))), 10)
+    lines = text.splitlines()
+    assert lines[0] == "upstream alone at C=10: 19.0 req/s = 95% of the ideal 20"
+    assert lines[1].startswith("hardened at C=10: 95% of the upstream alone") and "loop lag p99 - ms" in lines[1]
+    assert lines[1].endswith("- ms CPU per request") and len(lines) == 2  # no 2-worker row in this run
+    assert headline(result(), 10) == ""

@@ -46,14 +46,16 @@ async def construction_cost(build: Callable[[], Closable], batch: int, *, hotspo
     clients: list[Closable] = []
     try:
         wall_started, cpu_started = time.perf_counter(), time.process_time()
-        clients += [build() for _ in range(batch)]
+        for _ in range(batch):
+            clients.append(build())  # one by one: a failure still closes those already built
         wall_s = (time.perf_counter() - wall_started) / batch
         cpu_s = (time.process_time() - cpu_started) / batch
 
         profiler = cProfile.Profile()
         profiler.enable()
         try:
-            clients += [build() for _ in range(batch)]
+            for _ in range(batch):
+                clients.append(build())
         finally:
             profiler.disable()
     finally:

@@ -30,9 +30,10 @@ class PackageSearch:
 
 
 def _root(package: ModuleType) -> Path:
-    if package.__file__ is None:
+    file = getattr(package, "__file__", None)  # a namespace or built-in module has none
+    if file is None:
         raise ValueError(f"{package.__name__} has no source files")
-    return Path(package.__file__).parent
+    return Path(file).parent
 
 
 def defined_in(function: Callable[..., Any]) -> str:

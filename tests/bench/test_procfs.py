@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from support.bench import procfs
-from tests.conftest import NO_SUCH_PID
+from tests.conftest import NO_SUCH_PID, wait_until
 
 linux_only = pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc")
 
@@ -93,8 +93,10 @@ def test_peak_rss_follows_an_allocation_and_a_reset_forgets_it() -> None:
 @linux_only
 def test_children_and_cmdline_of_a_real_child(sleeper: subprocess.Popen[bytes]) -> None:
     assert sleeper.pid in procfs.children(os.getpid())
-    # NUL-separated; Popen returns once the child has exec'd, so it is already the interpreter's
-    argv = procfs.cmdline(sleeper.pid).split(b"\0")
+    # Popen returns as soon as the exec has begun, and the kernel shows the new command line a
+    # moment later (empty until then, often so on a busy machine): wait for it.
+    wait_until(lambda: b"procfs-marker" in procfs.cmdline(sleeper.pid), what="the child's new command line")
+    argv = procfs.cmdline(sleeper.pid).split(b"\0")  # NUL-separated, NUL-terminated
     assert argv == [sys.executable.encode(), b"-c", b"import time; time.sleep(60)", b"procfs-marker", b""], argv
     sleeper.kill()
     sleeper.wait(timeout=10)  # reaped: the pid no longer exists

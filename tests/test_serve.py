@@ -1,4 +1,4 @@
-"""support.serve: a real FastAPI app on a real socket, on the caller's loop or in a thread."""
+"""support.serve: a real FastAPI app on a real socket, on the caller's loop or in a thread; why one refused to start."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from support.serve import ServerStartError, bind_socket, serve_in_loop, serve_in_thread
+from support.serve import ServerStartError, bind_socket, serve_in_loop, serve_in_thread, startup_failure
 
 
 def make_app(state: dict[str, Any], *, fail_with: str | None = None) -> FastAPI:
@@ -218,3 +218,43 @@ def test_blocking_app_in_thread_does_not_block_the_callers_loop() -> None:
         assert ticks_while_blocked >= 1, f"the caller's loop never ran while the app blocked (lag {lag:.3f} s)"
 
     asyncio.run(main())
+
+
+# --- startup_failure: why a service refused to start, as a value (notebook 07's misconfigurations) ---
+
+
+class ConfigError(Exception):
+    """Stands in for a service's own configuration error (its module path must not show)."""
+
+
+def refusing_app(error: Exception | None) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if error is not None:
+            raise error
+        yield
+
+    return FastAPI(title="probe", lifespan=lifespan)
+
+
+def test_an_app_that_starts_gives_none() -> None:
+    assert startup_failure(refusing_app(None)) is None
+
+
+def test_a_refusal_gives_the_exception_s_name_and_message_without_its_module_path() -> None:
+    assert ConfigError.__module__.endswith("test_serve")  # so the path would show
+    reason = startup_failure(refusing_app(ConfigError("OPENAI_API_KEY is missing or blank")))
+    assert reason == "ConfigError: OPENAI_API_KEY is missing or blank"
+
+
+def test_a_builtin_exception_keeps_its_name() -> None:
+    assert startup_failure(refusing_app(RuntimeError("boom"))) == "RuntimeError: boom"
+
+
+def test_a_taken_port_gives_the_bind_error() -> None:
+    holder = bind_socket()
+    try:
+        reason = startup_failure(refusing_app(None), port=holder.getsockname()[1])
+    finally:
+        holder.close()
+    assert reason is not None and reason.startswith("cannot bind 127.0.0.1:")

@@ -27,7 +27,7 @@ __all__ = ["MODEL", "NO_SUCH_PID", "ROOT", "Binder", "Bound", "cli_error_line", 
 
 ROOT = Path(__file__).resolve().parent.parent  # the project root
 NO_SUCH_PID = 2**22  # no process has it: Linux hands out pids below pid_max, which is at most 2**22
-MODEL = "gpt-4o-mini"  # what `bind` sets OPENAI_MODEL to
+MODEL = "gpt-4o-mini"  # the model the tests ask for, and what `bind` sets OPENAI_MODEL to
 
 T = TypeVar("T")
 

@@ -7,11 +7,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
+from support.bench.procfs import cmdline
 from tests.conftest import ROOT, cli_error_line, wait_until
 
 PROG = "python -m support.bench.ceiling"
@@ -32,18 +32,9 @@ def bench(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     )
 
 
-def gone(pid: int, within: float = 5.0) -> bool:
-    """True once `pid` no longer runs the upstream (exited, or reused by something else)."""
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            return True
-        if b"support.upstream" not in cmdline:
-            return True
-        time.sleep(0.05)
-    return False
+def gone(pid: int) -> bool:
+    """True once `pid` no longer runs the upstream (exited, or reused by something else), within 5 s."""
+    return wait_until(lambda: b"support.upstream" not in cmdline(pid), timeout=5.0, what=f"upstream pid {pid} to exit")
 
 
 @pytest.fixture(scope="module")

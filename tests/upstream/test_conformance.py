@@ -26,8 +26,8 @@ from openai import AsyncOpenAI, OpenAI
 from support.upstream import Fault, JournalEntry, RunningUpstream, run_upstream, upstream_in_thread
 from support.upstream.requests import JSON_PARSE_MESSAGE
 from support.upstream.settings import DEFAULT_MODELS
+from tests.conftest import MODEL, wait_until
 
-MODEL = "gpt-4o-mini"
 FAST = {"latency": 0.02, "ttft": 0.01, "chunk_delay": 0.002}
 MESSAGES = [{"role": "user", "content": "Say something about event loops."}]
 AUTH = {"Authorization": "Bearer test-key"}
@@ -70,13 +70,13 @@ def client(up: RunningUpstream) -> Iterator[OpenAI]:
 def wait_entries(
     up: RunningUpstream, predicate: Callable[[list[JournalEntry]], bool], timeout: float = 3.0
 ) -> list[JournalEntry]:
-    """Sync twin of `Journal.wait_for`: poll until `predicate(entries)` holds."""
-    deadline = time.monotonic() + timeout
-    while not predicate(entries := up.journal.entries()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"journal condition not met within {timeout} s: {entries}")
-        time.sleep(0.01)
-    return entries
+    """Sync twin of `Journal.wait_for`: the journal's entries, once `predicate(entries)` holds."""
+
+    def satisfied() -> list[JournalEntry] | None:
+        entries = up.journal.entries()
+        return entries if predicate(entries) else None
+
+    return wait_until(satisfied, timeout=timeout, what="the journal condition")
 
 
 def all_finished(entries: list[JournalEntry]) -> bool:

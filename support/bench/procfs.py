@@ -7,6 +7,7 @@ than crashing on another OS.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from pathlib import Path
@@ -67,8 +68,10 @@ def peak_rss_mib(pid: Pid = "self") -> float:
 
 
 def reset_peak_rss(pid: Pid = "self") -> None:
-    """Start a new peak: VmHWM restarts from the current RSS (Linux 4.0+)."""
-    Path(f"/proc/{pid}/clear_refs").write_text("5")
+    """Start a new peak: VmHWM restarts from the current RSS (Linux 4.0+); nothing without /proc
+    or once the process is gone."""
+    with contextlib.suppress(OSError):
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
 
 
 def children(pid: int) -> list[int]:

@@ -112,11 +112,5 @@ def test_a_missing_process_reads_as_nan_or_empty() -> None:
     assert procfs.cmdline(NO_SUCH_PID) == b""
 
 
-@pytest.mark.xfail(
-    raises=OSError,
-    strict=True,
-    reason="support bug: reset_peak_rss raises where /proc/PID/clear_refs is missing (a process that "
-    "is gone, or no /proc), although procfs promises to degrade instead of failing",
-)
 def test_reset_peak_rss_of_a_missing_process_does_nothing() -> None:
     procfs.reset_peak_rss(NO_SUCH_PID)

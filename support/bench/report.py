@@ -1,4 +1,5 @@
-"""What the benchmark writes: ``results.json``, ``results.md`` (the table) and PNG plots."""
+"""What the benchmark writes: ``results.json``, ``results.md`` (the table) and PNG plots,
+and `headline`: the few figures a reader checks first, against the hardened service's targets."""
 
 from __future__ import annotations
 
@@ -9,7 +10,11 @@ from types import ModuleType
 from typing import Any
 
 from .errors import BenchError
+from .loadgen import ideal_throughput
 from .run import BenchResult
+
+# What the hardened service aims for at 0.5 s upstream latency and 100 clients.
+HARDENED_TARGETS = {"vs_upstream": 0.90, "added_p99_ms": 50.0, "lag_p99_ms": 10.0}
 
 
 def _pyplot() -> ModuleType:
@@ -58,6 +63,39 @@ def table(result: BenchResult) -> str:
                 ]
             )
             + " |"
+        )
+    return "\n".join(lines)
+
+
+def headline(result: BenchResult, concurrency: int | None = None) -> str:
+    """The upstream alone against the ideal, and the hardened service (one and two workers) against
+    the upstream alone and `HARDENED_TARGETS`, at one level (the highest by default).
+
+    These are the figures a reader compares first; a pattern the run did not include is left out.
+    """
+    level = concurrency or max(result.config.levels)
+    rows = {row["pattern"]: row for row in result.to_dict()["rows"] if row["concurrency"] == level}
+    lines = []
+    if (ceiling := rows.get("upstream")) is not None:
+        ideal = ideal_throughput(level, result.config.latency_s)
+        lines.append(
+            f"upstream alone at C={level}: {ceiling['ok_throughput_rps']:.1f} req/s = "
+            f"{ceiling['ok_throughput_rps'] / ideal:.0%} of the ideal {ideal:.0f}"
+        )
+    if (one := rows.get("hardened")) is not None:
+        t = HARDENED_TARGETS
+        lines.append(
+            f"hardened at C={level}: {_fmt(one['vs_upstream'].get('throughput'), '.0%')} of the upstream alone "
+            f"(target {t['vs_upstream']:.0%}), "
+            f"added p99 {one['added_p99_ms']:.0f} ms (target {t['added_p99_ms']:.0f}), "
+            f"loop lag p99 {_fmt((one['lag_ms'] or {}).get('p99'), '.1f')} ms (target {t['lag_p99_ms']:.0f}), "
+            f"{_fmt(one['service_cpu_ms'], '.1f')} ms CPU per request"
+        )
+    if (two := rows.get("hardened_2w")) is not None:
+        lines.append(
+            f"hardened with 2 workers: {_fmt(two['vs_upstream'].get('throughput'), '.0%')} of the upstream alone, "
+            f"peak RSS {_fmt(two['peak_rss_mib'], '.0f')} MiB"
+            + (f" vs {_fmt(one['peak_rss_mib'], '.0f')} MiB for one" if one is not None else "")
         )
     return "\n".join(lines)
 

@@ -12,10 +12,9 @@ What notebook cells import (top level, one job each):
 - `isolated`: run code in a fresh interpreter or kernel, where a notebook's loop cannot;
 - `loop_demos`: notebook 05's demonstrations (run through `isolated`);
 - `outcomes`: what a call did, as one line: a status, a result, or the exception and where;
-- `distributions`: what installed packages say about themselves (author, home page, Pythons);
 - `fanout`: call a service many times, a few at a time, and keep every reply;
 - `upstream_calls`: what the bundled upstream received while a cell ran;
-- `sdk_source`: facts read from the installed SDK's files (where a function lives, which names exist);
+- `installed`: what installed packages say and hold (metadata; where a function lives, which names exist);
 - `threaded_load`: a thread-based service under load, its limiter and threads watched from its loop;
 - `cancellation`: what a departed client, a deadline or the SDK's timeout does to an upstream call;
 - `client_cost`: what building an SDK client costs, and where the time goes;

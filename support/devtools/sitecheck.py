@@ -3,7 +3,7 @@ loads anything from the internet.
 
     python -m support.devtools.sitecheck build/site        # exit 1 and list the problems if any
 
-The browser check (tests/test_site.py) calls these too; it adds what only a browser sees.
+The browser check (tests/notebooks/test_site.py) calls these too; it adds what only a browser sees.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ an episode in which every sample found the loop thread inside the event loop's o
 machinery (between callbacks, or starved of the GIL by other threads): there is no
 line to blame.
 
-Overhead (measured by ``tests/test_doctor_runtime.py::test_overhead_is_small`` on this
+Overhead (printed by ``tests/doctor/test_runtime.py::test_overhead_is_small`` on this
 project's shared 2-core machine, CPython 3.11): with the default threshold 0.1 s the
 interval is ``min(threshold / 2, 0.05)`` = 0.05 s, i.e. 20 heartbeats on the loop and 20
 watchdog wake-ups a second, and an idle loop used about 6 ms of CPU per second with the

@@ -8,11 +8,18 @@ after an inserted one). The file is written with nbformat (canonical 1-space JSO
 
 The one deviation from "strip it" is ``metadata.kernelspec.display_name``: the nbformat 4 schema
 requires it, so it is pinned (with the name, which must be ``python3``) instead of removed.
+
+Outputs keep their text, except machine paths (tracebacks, warnings): an installed package's
+file becomes ``<site-packages>/openai/_base_client.py``, the standard library's
+``<stdlib>/asyncio/runners.py``, and the project's own files a path relative to the project
+(``support/apps/silent_blocking.py``). `MACHINE_PATHS` holds the rules; strict nbval applies
+the same rules (tests/nbval_sanitize.cfg) to a fresh run before comparing.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -20,7 +27,17 @@ from pathlib import Path
 import nbformat
 from nbstripout import strip_output
 
-__all__ = ["EXTRA_KEYS", "KERNELSPEC", "is_normalized", "kernelspec_problem", "main", "normalize", "normalized_text"]
+__all__ = [
+    "EXTRA_KEYS",
+    "KERNELSPEC",
+    "MACHINE_PATHS",
+    "is_normalized",
+    "kernelspec_problem",
+    "main",
+    "normalize",
+    "normalized_text",
+    "without_machine_paths",
+]
 
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 
@@ -42,6 +59,39 @@ EXTRA_KEYS = [
 ]
 
 
+# Where a machine path starts: after an ANSI colour code, or after anything that cannot
+# continue a word, a URL or another path (so "http://host:8000/v1/..." is left alone).
+_START = r"(?:(?<=\x1b\[\dm)|(?<=\x1b\[\d\dm)|(?<=\x1b\[\d;\d\dm)|(?<![\w/.:~-]))"
+# Then "~" or "/" and segments: no whitespace, quotes, brackets, colons or ESC.
+_SEGMENTS = _START + r"""(?:~|/)[^\s'"()\[\]:\x1b]*?"""
+MACHINE_PATHS: list[tuple[re.Pattern[str], str]] = [  # in this order: packages first, then the project
+    (re.compile(_SEGMENTS + r"/site-packages/"), "<site-packages>/"),
+    (re.compile(_SEGMENTS + r"/lib/python3\.\d+/"), "<stdlib>/"),
+    (re.compile(_SEGMENTS + r"/(support|notebooks|tests)/"), r"\1/"),
+]
+
+
+def without_machine_paths(text: str) -> str:
+    """`text` with every machine path replaced by its portable form (see the module docstring)."""
+    for pattern, replacement in MACHINE_PATHS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def _portable_outputs(nb: nbformat.NotebookNode) -> None:
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            if "text" in output:
+                output["text"] = without_machine_paths(output["text"])
+            if "traceback" in output:
+                output["traceback"] = [without_machine_paths(line) for line in output["traceback"]]
+            if "evalue" in output:
+                output["evalue"] = without_machine_paths(output["evalue"])
+            for mime, value in output.get("data", {}).items():
+                if mime.startswith("text/") and isinstance(value, str):
+                    output["data"][mime] = without_machine_paths(value)
+
+
 def _read(text: str) -> nbformat.NotebookNode:
     with warnings.catch_warnings():  # a missing cell id gets one (once; it is then kept)
         warnings.simplefilter("ignore", nbformat.warnings.MissingIDFieldWarning)
@@ -60,6 +110,7 @@ def normalized_text(text: str) -> str:
     nb = _read(text)
     strip_output(nb, keep_output=True, keep_count=True, keep_id=True, extra_keys=EXTRA_KEYS)
     nb.metadata["kernelspec"] = dict(KERNELSPEC)
+    _portable_outputs(nb)
     for cell in nb.cells:
         if cell.get("metadata", {}).get("tags") == []:  # papermill adds empty tags to every cell
             del cell.metadata["tags"]

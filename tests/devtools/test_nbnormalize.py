@@ -15,7 +15,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 from nbstripout import strip_output
 
-from support.devtools.nbnormalize import is_normalized, main, normalize
+from support.devtools.nbnormalize import KERNELSPEC, MACHINE_PATHS, is_normalized, main, normalize, without_machine_paths
 from tests.conftest import ROOT as REPO
 
 STAMP = "2026-11-25T17:00:35.679815Z"
@@ -183,3 +183,58 @@ def test_output_satisfies_nbstripout_verify_with_keep_id(tmp_path: Path) -> None
     nb = nbformat.read(path, as_version=4)
     strip_output(nb, keep_output=True, keep_count=True, keep_id=False)
     assert [c.id for c in nb.cells] == ["0", "1", "2", "3"]
+
+
+# --- machine paths ---------------------------------------------------------------------------
+
+MACHINE_TEXTS = {
+    "\x1b[32m~/.pyenv/versions/3.11.7/lib/python3.11/asyncio/runners.py:186\x1b[39m": (
+        "\x1b[32m<stdlib>/asyncio/runners.py:186\x1b[39m"
+    ),
+    "File /srv/app/.venv/lib/python3.11/site-packages/openai/_base_client.py:1560, in request": (
+        "File <site-packages>/openai/_base_client.py:1560, in request"
+    ),
+    "/tmp/tmp.Ab12/p/support/apps/silent_blocking.py:24": "support/apps/silent_blocking.py:24",
+    "(/home/me/runbook/tests/doctor/corpus/oa101.py)": "(tests/doctor/corpus/oa101.py)",
+    "GET http://127.0.0.1:8000/v1/support/x.py": "GET http://127.0.0.1:8000/v1/support/x.py",  # a URL stays
+}
+
+
+@pytest.mark.parametrize(("text", "portable"), MACHINE_TEXTS.items())
+def test_machine_paths_become_portable(text: str, portable: str) -> None:
+    assert without_machine_paths(text) == portable
+    assert without_machine_paths(portable) == portable  # a no-op the second time: CI's --check passes
+
+
+def test_nbval_sanitizer_applies_the_same_path_rules_before_the_temporary_path_rule() -> None:
+    """strict nbval compares a fresh run (real paths) with the committed outputs (portable ones):
+    only the same rules, applied before [temporary paths] turns a clone in /tmp into TMPPATH, make
+    both sides equal."""
+    from nbval.plugin import get_sanitize_patterns
+
+    patterns = get_sanitize_patterns((REPO / "tests" / "nbval_sanitize.cfg").read_text())
+    expected = [(p.pattern, r) for p, r in MACHINE_PATHS]
+    start = patterns.index(expected[0])
+    assert patterns[start : start + len(expected)] == expected
+    assert all("/tmp/" not in regex for regex, _ in patterns[:start])
+
+
+def test_outputs_lose_machine_paths_and_sources_keep_theirs(tmp_path: Path) -> None:
+    path = tmp_path / "nb.ipynb"
+    cell = new_code_cell("print('/srv/app/support/x.py')", execution_count=1)
+    cell.outputs = [
+        new_output("stream", name="stdout", text="/srv/app/support/x.py\n"),
+        new_output(
+            "error",
+            ename="E",
+            evalue="at /srv/app/.venv/lib/python3.11/site-packages/m.py",
+            traceback=["File /srv/app/.venv/lib/python3.11/site-packages/m.py:1"],
+        ),
+    ]
+    nbformat.write(new_notebook(cells=[cell], metadata={"kernelspec": dict(KERNELSPEC)}), str(path))
+    normalize(path)
+    (stored,) = nbformat.read(str(path), as_version=4).cells
+    assert stored.source == "print('/srv/app/support/x.py')"  # the code is the reader's, not a machine path
+    assert stored.outputs[0].text == "support/x.py\n"
+    assert stored.outputs[1].evalue == "at <site-packages>/m.py"
+    assert stored.outputs[1].traceback == ["File <site-packages>/m.py:1"]

@@ -3,6 +3,7 @@ outputs, errors only where a cell is tagged to raise, and only the standard cell
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import nbformat
@@ -53,3 +54,24 @@ def test_only_standard_tags(path: Path) -> None:
     nb = nbformat.read(str(path), as_version=4)
     used = {tag for cell in nb.cells for tag in cell.metadata.get("tags", [])}
     assert used <= STANDARD_TAGS, used - STANDARD_TAGS
+
+
+# An absolute path on this machine or another: a home, a temp dir, a virtualenv or the interpreter.
+MACHINE_PATH = re.compile(r"(?<![\w/.:~-])(?:~|/(?:home|root|tmp|work|usr|opt|srv|var|private|Users))/[^\s'\"]+")
+
+
+def _output_texts(cell: nbformat.NotebookNode) -> list[str]:
+    texts: list[str] = []
+    for output in cell.outputs:
+        texts += [output.get("text", ""), output.get("evalue", ""), *output.get("traceback", [])]
+        texts += [v for k, v in output.get("data", {}).items() if k.startswith("text/") and isinstance(v, str)]
+    return texts
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_machine_path_in_outputs(path: Path) -> None:
+    """Tracebacks show <site-packages>/..., <stdlib>/... and project-relative paths (nbnormalize)."""
+    found = {
+        m.group() for cell in _code_cells(path) for text in _output_texts(cell) for m in MACHINE_PATH.finditer(text)
+    }
+    assert not found, sorted(found)[:5]

@@ -28,6 +28,11 @@ myst_enable_extensions = ["colon_fence"]
 myst_heading_anchors = 3
 
 html_theme = "sphinx_book_theme"
+# Whole code lines in a 1280-pixel window (_ext/static/runbook.css): the page's table of
+# contents goes under the site navigation on the left, and the right column is left out.
+html_static_path = ["_ext/static"]
+html_css_files = ["runbook.css"]
+html_sidebars = {"**": ["navbar-logo.html", "search-button-field.html", "sbt-sidebar-nav.html", "page-toc.html"]}
 html_title = "FastAPI × OpenAI: the async runbook"
 html_theme_options = {
     "use_download_button": True,  # the .ipynb, from this site
@@ -36,6 +41,7 @@ html_theme_options = {
     "show_toc_level": 2,
     "navigation_with_keys": False,
     "footer_content_items": [],
+    "secondary_sidebar_items": [],
 }
 html_context = {"default_mode": "auto"}  # unset, the theme logs a console error on first visit
 html_favicon = "_ext/favicon.svg"  # copied into _static; without one, browsers log a 404 for /favicon.ico

@@ -31,6 +31,12 @@ pytestmark = pytest.mark.site
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 SCREENSHOTS = ROOT / "build" / "site-screenshots"
+LINE_LENGTH = 120  # pyproject.toml's ruff line length: whole lines of it must show at 1280 pixels
+# The longest line (at most `max` characters) of each code cell's input that does not fit its box.
+CUT_CODE_LINES = """max => [...document.querySelectorAll('div.cell_input pre')].flatMap(pre => {
+    const longest = Math.max(...pre.innerText.split('\\n').map(line => line.length));
+    return longest <= max && pre.scrollWidth > pre.clientWidth + 1 ? [longest] : [];
+})"""
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -185,6 +191,8 @@ def test_every_page_in_a_headless_browser(site: Path, served: str, browser: Brow
                     )
                 if page.locator("#run-it-yourself pre").count() != 1:
                     problems.append(f"{name}: no 'Run it yourself' command")
+                cut = page.evaluate(CUT_CODE_LINES, LINE_LENGTH)
+                problems += [f"{name}: a {n}-character code line needs a sideways scroll" for n in cut]
             if name == "index.html":
                 tables = page.locator("table").filter(has_text="AsyncOpenAI").filter(has_text="to_thread")
                 if tables.count() != 1:

@@ -19,6 +19,7 @@ What notebook cells import (top level, one job each):
 - `cancellation`: what a departed client, a deadline or the SDK's timeout does to an upstream call;
 - `client_cost`: what building an SDK client costs, and where the time goes;
 - `side_by_side`: several services and the upstream alone under one load, in this process;
+- `attacks`: what an outsider sends over a raw socket (odd paths, huge headers, trickled bodies, hang-ups);
 - `tables`: aligned plain-text tables.
 
 The tools, one folder each:

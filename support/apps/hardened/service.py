@@ -31,7 +31,7 @@ from .client import make_client
 from .gate import Gate
 from .limits import ConcurrencyLimit, Overloaded
 from .schemas import ChatIn, ChatOut, Usage
-from .settings import ConfigError, Settings
+from .settings import ConfigError, Settings, docs_routes
 from .streaming import GuardedEventStream, chat_events
 
 log = logging.getLogger("support.apps.hardened")
@@ -71,7 +71,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
             runtime.ready = False
 
-    app = FastAPI(title="hardened OpenAI service", lifespan=lifespan)
+    # redirect_slashes=False: Starlette's redirect for "/v1/chat/" builds its Location from
+    # the caller's Host header (starlette/routing.py, Router.app): an open redirect.
+    app = FastAPI(title="hardened OpenAI service", lifespan=lifespan, redirect_slashes=False, **docs_routes(settings))
     app.add_middleware(Gate)
     app.add_exception_handler(errors.ServiceError, _service_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

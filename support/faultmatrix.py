@@ -40,6 +40,7 @@ MATRIX: list[FaultCase] = [
     FaultCase(None, 200, None, 1, why="the happy path"),
     FaultCase("rate_limit;retry_after=0.2", 429, "rate_limited", 3, why="retried, then passed on with Retry-After"),
     FaultCase("rate_limit;retry_after=0.2;times=1", 200, None, 2, why="one retry absorbs a short burst"),
+    FaultCase("rate_limit;retry_after=30", 429, "rate_limited", 1, why="a wait the deadline can't hold: at once"),
     FaultCase("quota", 503, "upstream_quota_exhausted", 1, why="never retried: it cannot succeed"),
     FaultCase("server_error;status=503", 502, "upstream_error", 3, why="retried, then 502"),
     FaultCase("server_error;times=2", 200, None, 3, why="the last retry succeeds"),

@@ -20,6 +20,9 @@ class RequestRecord:
     upstream_attempts: int = 0
     upstream_request_id: str | None = None
     error_code: str | None = None
+    # When the upstream work must end, in event-loop time (``loop.time()``): set when the call
+    # starts, read by the transport hook that refuses a Retry-After the deadline can't hold.
+    deadline: float | None = None
 
 
 current: ContextVar[RequestRecord | None] = ContextVar("hardened_request", default=None)

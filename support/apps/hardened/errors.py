@@ -8,30 +8,39 @@ body larger than the cap               413     before it is even parsed
 invalid body, model not allowed,       422     FastAPI's own status for invalid input
 ``max_tokens`` above the cap
 upstream rejected the input (400)      400     the upstream's message is the useful one
-upstream rate limit (after retries)    429     with the upstream's ``Retry-After``
+upstream rate limit (after retries)    429     with the upstream's ``Retry-After`` (rounded
+                                               up to whole seconds); at once, unretried, when
+                                               that wait and one more attempt (its read
+                                               timeout) can't fit before the deadline
 upstream quota exhausted               503     the *service's* account is empty: the caller
                                                can't fix that by slowing down (429) or
                                                paying (402); no ``Retry-After``
 upstream auth failure (401/403)        500     the service is misconfigured; the upstream's
                                                message (it can quote the key) stays in logs
-deadline or upstream timeout           504
+deadline or upstream timeout           504     a stream past its deadline, or silent for
+                                               ``stream_idle_timeout_s``: an error event
 connection error, reset, 5xx,          502     the upstream failed; say so, not what it said
 malformed reply, error mid-stream
 too many calls in flight               503     with ``Retry-After``; answered at once
+the caller hung up before the answer   499     nobody reads it: the upstream call is
+                                               cancelled; the status is for the log line
 anything else                          500     logged with its traceback, never sent
 =====================================  ======  ============================================
 """
 
 from __future__ import annotations
 
+import email.utils
 import json
 import math
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx2
 import openai
 from fastapi.responses import JSONResponse
+from openai._constants import MAX_RETRY_AFTER_DELAY  # 120 s: the longest wait the SDK honours
 
 
 @dataclass
@@ -66,16 +75,39 @@ def invalid(message: str, param: str | None = None) -> ServiceError:
     return ServiceError(422, "invalid_value", message, type="invalid_request_error", param=param)
 
 
-def _retry_after(headers: httpx2.Headers) -> str:
-    """The upstream's wait, in whole seconds for a standard ``Retry-After``."""
+def upstream_wait_s(headers: httpx2.Headers) -> float | None:
+    """How long the upstream asked to wait, in seconds, read exactly as the SDK reads it.
+
+    A copy of ``BaseClient._parse_retry_after_header`` (openai/_base_client.py), which is
+    not public: ``retry-after-ms`` first, then ``Retry-After`` as seconds (floats allowed)
+    or as an HTTP date. The SDK sleeps that long before retrying when it is finite and in
+    (0, 120] s (``_calculate_retry_timeout``); agreeing with it matters, because the
+    transport hook in ``client`` decides from this whether the SDK may retry at all.
+    """
     for name, divisor in (("retry-after-ms", 1000), ("retry-after", 1)):
+        value = headers.get(name)
+        if value is None:
+            continue
         try:
-            seconds = float(headers.get(name, "")) / divisor
+            delay = float(value)
         except ValueError:
             continue
-        if math.isfinite(seconds) and seconds >= 0:
-            return str(max(1, math.ceil(seconds)))
-    return "1"
+        if delay == math.inf and value.strip().lower() not in ("inf", "+inf", "infinity", "+infinity"):
+            return MAX_RETRY_AFTER_DELAY + 1  # a numeric overflow: an excessive wait, as the SDK reads it
+        return delay / divisor
+    try:
+        when = email.utils.parsedate_tz(headers.get("retry-after"))
+        return None if when is None else float(email.utils.mktime_tz(when) - time.time())
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None
+
+
+def _retry_after(headers: httpx2.Headers) -> str:
+    """The upstream's wait for the caller's ``Retry-After``: whole seconds, rounded up, at least 1."""
+    seconds = upstream_wait_s(headers)
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return "1"
+    return str(max(1, math.ceil(seconds)))
 
 
 def _timed_out(exc: BaseException) -> bool:
@@ -145,6 +177,26 @@ def from_upstream(exc: BaseException) -> ServiceError | None:
 
 def internal_error() -> ServiceError:
     return ServiceError(500, "internal_error", "The service failed; the request id finds it in the logs.")
+
+
+def client_disconnected() -> ServiceError:
+    """The caller hung up mid-call. Nobody receives this answer (the server drops it); it is
+    raised so the upstream call is abandoned and the log line says 499, as nginx would."""
+    return ServiceError(
+        499, "client_disconnected", "The client closed the connection before the answer was ready.", type="client_error"
+    )
+
+
+def stream_past_deadline() -> ServiceError:
+    """A started stream the service stopped at the request's deadline (sent as an error event)."""
+    return ServiceError(
+        504, "upstream_timeout", "The stream did not finish within the service's deadline.", type="upstream_error"
+    )
+
+
+def stream_idle(seconds: float) -> ServiceError:
+    """A started stream the service stopped because the upstream went quiet (sent as an error event)."""
+    return ServiceError(504, "upstream_timeout", f"The upstream sent nothing for {seconds:g} s.", type="upstream_error")
 
 
 def overloaded(detail: str) -> ServiceError:

@@ -8,6 +8,14 @@ closes it on shutdown. Routes under ``/v1/`` need a service token (see ``gate``)
 ``POST /v1/chat/stream``   the same as server-sent events
 ``GET  /healthz``          the process is up (liveness)
 ``GET  /readyz``           started and able to take calls, with the limiter's counters
+
+Time is bounded end to end. ``SERVICE_DEADLINE_S`` runs from the moment a call has its
+slot until its answer, a stream's last event included; a stream also ends when the
+upstream is silent for ``SERVICE_STREAM_IDLE_TIMEOUT_S``. A ``Retry-After`` the deadline
+can't hold is passed on at once (429) rather than slept through. A caller who hangs up
+cancels the upstream call and frees the slot at once (logged as 499). On SIGTERM,
+``python -m support.apps.hardened`` lets work in flight finish for at most
+``SERVICE_GRACEFUL_SHUTDOWN_S``, then cancels it.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+import anyio
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -82,8 +91,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-def get_runtime(request: Request) -> Runtime:
-    return request.app.state.runtime
+async def get_runtime(request: Request) -> Runtime:
+    """``async def`` on purpose: FastAPI runs a plain ``def`` dependency on AnyIO's thread pool
+    (fastapi/dependencies/utils.py, ``solve_dependencies``: ``run_in_threadpool`` unless it is a
+    coroutine function), so every request would borrow one of its 40 threads for one attribute."""
+    runtime: Runtime = request.app.state.runtime
+    return runtime
 
 
 Shared = Annotated[Runtime, Depends(get_runtime)]
@@ -102,14 +115,15 @@ def _routes() -> APIRouter:
         return JSONResponse({"status": status, **runtime.limit.snapshot()}, status_code=200 if runtime.ready else 503)
 
     @router.post("/v1/chat", responses=_ERROR_RESPONSES)
-    async def chat(body: ChatIn, runtime: Shared) -> ChatOut:
-        request = _upstream_request(body, runtime.settings)
-        await _take_slot(runtime.limit)
-        try:
-            async with _upstream_errors(runtime.settings.deadline_s):
-                completion = await runtime.client.chat.completions.create(**request)
-        finally:
-            runtime.limit.release()
+    async def chat(body: ChatIn, runtime: Shared, request: Request) -> ChatOut:
+        call = _upstream_request(body, runtime.settings)
+        async with _cancelled_if_the_client_leaves(request):
+            await _take_slot(runtime.limit)
+            try:
+                async with _upstream_errors(_start_deadline(runtime.settings)):
+                    completion = await runtime.client.chat.completions.create(**call)
+            finally:
+                runtime.limit.release()
         _record().upstream_request_id = completion._request_id
         choice = completion.choices[0]
         return ChatOut(
@@ -123,17 +137,19 @@ def _routes() -> APIRouter:
     # Not response_class=EventSourceResponse: that makes FastAPI expect a generator route,
     # which would send the 200 before the upstream has answered.
     @router.post("/v1/chat/stream", response_model=None, responses=_STREAM_RESPONSES)
-    async def chat_stream(body: ChatIn, runtime: Shared) -> GuardedEventStream:
-        request = _upstream_request(body, runtime.settings)
-        await _take_slot(runtime.limit)
-        try:  # the 200 waits for the upstream's headers: early failures are HTTP errors
-            async with _upstream_errors(runtime.settings.deadline_s):
-                stream = await runtime.client.chat.completions.create(
-                    **request, stream=True, stream_options={"include_usage": True}
-                )
-        except BaseException:
-            runtime.limit.release()
-            raise
+    async def chat_stream(body: ChatIn, runtime: Shared, request: Request) -> GuardedEventStream:
+        call = _upstream_request(body, runtime.settings)
+        async with _cancelled_if_the_client_leaves(request):
+            await _take_slot(runtime.limit)
+            deadline = _start_deadline(runtime.settings)  # the same deadline runs on through the stream
+            try:  # the 200 waits for the upstream's headers: early failures are HTTP errors
+                async with _upstream_errors(deadline):
+                    stream = await runtime.client.chat.completions.create(
+                        **call, stream=True, stream_options={"include_usage": True}
+                    )
+            except BaseException:
+                runtime.limit.release()
+                raise
         record = _record()
         record.upstream_request_id = stream.response.headers.get("x-request-id")
 
@@ -143,7 +159,10 @@ def _routes() -> APIRouter:
             finally:
                 runtime.limit.release()
 
-        return GuardedEventStream(chat_events(stream, record.request_id), cleanup=cleanup)
+        events = chat_events(
+            stream, record.request_id, deadline=deadline, idle_timeout_s=runtime.settings.stream_idle_timeout_s
+        )
+        return GuardedEventStream(events, cleanup=cleanup)
 
     return router
 
@@ -174,11 +193,21 @@ async def _take_slot(limit: ConcurrencyLimit) -> None:
         raise errors.overloaded(str(exc)) from None
 
 
+def _start_deadline(settings: Settings) -> float:
+    """When this request's upstream work must end (event-loop time), starting now.
+
+    Kept on the request's record, where the SDK's transport hooks find it (``client``).
+    """
+    deadline = asyncio.get_running_loop().time() + settings.deadline_s
+    _record().deadline = deadline
+    return deadline
+
+
 @asynccontextmanager
-async def _upstream_errors(deadline_s: float) -> AsyncIterator[None]:
-    """Bound the whole call (all attempts and backoff) and translate what the SDK raises."""
+async def _upstream_errors(deadline: float) -> AsyncIterator[None]:
+    """Bound the whole call (all attempts and backoff) by `deadline` and translate what the SDK raises."""
     try:
-        async with asyncio.timeout(deadline_s):
+        async with asyncio.timeout_at(deadline):
             yield
     except Exception as exc:
         mapped = errors.from_upstream(exc)
@@ -187,9 +216,39 @@ async def _upstream_errors(deadline_s: float) -> AsyncIterator[None]:
         raise mapped from exc
 
 
+@asynccontextmanager
+async def _cancelled_if_the_client_leaves(request: Request) -> AsyncIterator[None]:
+    """Cancel the block (the wait for a slot, the SDK call) as soon as the caller hangs up.
+
+    Starlette awaits a route without listening to the connection (starlette/routing.py,
+    ``request_response``: ``response = await f(request)``); only a ``StreamingResponse``
+    listens (``listen_for_disconnect``), and only once it is returned. Without this, a call
+    whose caller left runs to its end: the slot stays taken and the upstream bills the
+    tokens. The body has been read by now, so the next ASGI message can only be
+    ``http.disconnect``, delivered the moment the socket closes (the gate's ``Departure``
+    passes it on). The answer, 499 ``client_disconnected``, goes to nobody; it is what the
+    gate's log line says for any request whose client left first.
+    """
+    with anyio.CancelScope() as scope:
+
+        async def watch() -> None:
+            while (await request.receive())["type"] != "http.disconnect":
+                pass
+            scope.cancel()
+
+        watcher = asyncio.create_task(watch())
+        try:
+            yield
+        finally:
+            watcher.cancel()
+    if scope.cancelled_caught:
+        raise errors.client_disconnected()
+
+
 async def _probe(client: AsyncOpenAI, settings: Settings) -> None:
     try:
-        async with _upstream_errors(settings.connect_timeout_s + settings.read_timeout_s):
+        deadline = asyncio.get_running_loop().time() + settings.connect_timeout_s + settings.read_timeout_s
+        async with _upstream_errors(deadline):
             await client.models.list()
     except errors.ServiceError as exc:
         raise ConfigError(f"startup probe failed: {exc.message} ({exc.code})") from None

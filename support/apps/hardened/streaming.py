@@ -4,6 +4,11 @@ The route awaits the stream's creation *before* returning this response, so an u
 that fails early (429, 5xx, timeout) becomes a proper HTTP error, not a 200 with an
 error inside. Once the 200 is sent, an error can only travel as an SSE ``error`` event.
 
+A started stream is still bounded: by the request's deadline (``SERVICE_DEADLINE_S``,
+counted from when the call took its slot) and by ``SERVICE_STREAM_IDLE_TIMEOUT_S`` between
+chunks. Either ends it with an ``error`` event (504's ``upstream_timeout``), then the
+cleanup below closes the upstream stream and frees the slot.
+
 When the client leaves, Starlette cancels the body iterator. The cleanup here (close the
 upstream stream, release the concurrency slot) then runs shielded from that
 cancellation: an unshielded ``await stream.close()`` would be cancelled too, and the
@@ -12,9 +17,11 @@ upstream would keep generating tokens nobody reads.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from contextlib import aclosing
 from typing import Any
 
 import anyio
@@ -33,24 +40,56 @@ def _event(data: dict[str, Any], event: str | None = None) -> bytes:
     return format_sse_event(data_str=json.dumps(data, separators=(",", ":")), event=event)
 
 
-async def chat_events(stream: AsyncStream[ChatCompletionChunk], request_id: str) -> AsyncIterator[bytes]:
+async def within_limits(
+    stream: AsyncStream[ChatCompletionChunk], *, deadline: float, idle_timeout_s: float
+) -> AsyncGenerator[ChatCompletionChunk, None]:
+    """The stream's chunks while each comes within `idle_timeout_s` and all before `deadline`.
+
+    Only the wait for the next chunk is timed, never a ``yield``: a timeout around a yield
+    would fire in whatever the consumer is awaiting then (Starlette's ``send``) and escape
+    as a bare cancellation instead of an error event. `deadline` is event-loop time.
+    """
+    loop = asyncio.get_running_loop()
+    chunks = aiter(stream)
+    while True:
+        timer = asyncio.timeout_at(min(deadline, loop.time() + idle_timeout_s))
+        try:
+            async with timer:
+                chunk = await anext(chunks)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            if not timer.expired():  # the transport's own timeout, not ours
+                raise
+            if loop.time() >= deadline:
+                raise errors.stream_past_deadline() from None
+            raise errors.stream_idle(idle_timeout_s) from None
+        yield chunk
+
+
+async def chat_events(
+    stream: AsyncStream[ChatCompletionChunk], request_id: str, *, deadline: float, idle_timeout_s: float
+) -> AsyncIterator[bytes]:
     """``data: {"delta": ...}`` per chunk, then ``event: done`` (with usage) or ``event: error``."""
     finish_reason, usage = None, None
     try:
-        async for chunk in stream:
-            if chunk.usage is not None:
-                usage = Usage.model_validate(chunk.usage, from_attributes=True).model_dump()
-            for choice in chunk.choices:
-                finish_reason = choice.finish_reason or finish_reason
-                if choice.delta.content:
-                    yield _event({"delta": choice.delta.content})
+        async with aclosing(within_limits(stream, deadline=deadline, idle_timeout_s=idle_timeout_s)) as chunks:
+            async for chunk in chunks:
+                if chunk.usage is not None:
+                    usage = Usage.model_validate(chunk.usage, from_attributes=True).model_dump()
+                for choice in chunk.choices:
+                    finish_reason = choice.finish_reason or finish_reason
+                    if choice.delta.content:
+                        yield _event({"delta": choice.delta.content})
     except Exception as exc:  # after the 200 an error can only be an event
         failure = errors.from_upstream(exc) or errors.internal_error()
         record = context.current.get()
         if record is not None:
             record.error_code = failure.code
             failure.upstream_request_id = failure.upstream_request_id or record.upstream_request_id
-        log.warning("stream failed after the 200: %s", type(exc).__name__, exc_info=failure.status == 500)
+        log.warning(
+            "stream failed after the 200: %s (%s)", failure.code, type(exc).__name__, exc_info=failure.status == 500
+        )
         yield _event(failure.body(request_id), event="error")
         return
     yield _event({"finish_reason": finish_reason, "usage": usage}, event="done")

@@ -78,7 +78,9 @@ class Settings(BaseSettings):
 
     # Connection limits, passed to uvicorn by `python -m support.apps.hardened` (__main__.py).
     # SERVICE_MAX_HEADER_BYTES: the request line and headers together (h11's
-    # max_incomplete_event_size; h11's own default). A larger head is a 400 from uvicorn.
+    # max_incomplete_event_size; h11's own default). A head still incomplete past it is a
+    # 400 from uvicorn; one that arrives whole in a single read (asyncio reads up to 256 KiB)
+    # is parsed, so no connection buffers more than about 256 KiB of head.
     max_header_bytes: int = Field(default=16 * 1024, ge=1024)
     # SERVICE_KEEP_ALIVE_S: how long a connection may go without sending a complete request
     # head: idle after a response, idle after connecting, or trickling its headers.

@@ -24,7 +24,11 @@ What is proved, one file per concern, and why it matters in production:
 - ``test_startup``: bad configuration stops startup with a message naming the variable,
   never its value;
 - ``test_request_ids``, ``test_auth``, ``test_cost_guards``: request ids and the one JSON
-  log line per request, service-token auth, and cost guards.
+  log line per request, service-token auth, and cost guards;
+- ``test_attacks_door``, ``test_attacks_limits``: an outsider's attacks, over raw sockets,
+  on the service in its own process (`service_process`) where they need the real server:
+  no path reaches a route without a token (root paths, odd spellings), and the limits on
+  heads, idle connections, slow bodies, connections and descriptors hold.
 
 This conftest holds what they share: the secrets that must never leak, the stacks (an
 upstream, the service in front of it, a client) as package-scoped fixtures (one of each
@@ -41,18 +45,24 @@ import contextlib
 import json
 import logging
 import os
-from collections.abc import Iterator
+import re
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from support.apps.hardened import Settings, create_app
+from support.bench import procfs
 from support.faultmatrix import MATRIX_SETTINGS
 from support.serve import RunningServer, serve_in_thread
 from support.upstream import RunningUpstream, upstream_in_thread
-from tests.conftest import wait_until
+from tests.conftest import ROOT, wait_until
 
 UPSTREAM_KEY = "sk-canary-" + "c4n4ry" * 6  # shaped like a real key, so any leak is unmistakable
 TOKEN_A = "svc-canary-a-" + "t0k3n" * 6
@@ -104,6 +114,99 @@ def running_service(upstream: RunningUpstream, **overrides: Any) -> Iterator[Sta
         httpx.Client(base_url=server.base_url, headers=AUTH, timeout=30) as client,
     ):
         yield Stack(upstream, server, client, chosen)
+
+
+MODULE_COMMAND = (sys.executable, "-m", "support.apps.hardened")
+UVICORN_COMMAND = (sys.executable, "-m", "uvicorn", "support.apps.hardened:app")
+_LISTENING = re.compile(r"Uvicorn running on http://([0-9.]+):([0-9]+)")
+
+
+@dataclass
+class ServiceProcess:
+    """The service in its own process, as deployed: uvicorn's own socket, signals and limits."""
+
+    process: subprocess.Popen[bytes]
+    host: str
+    port: int
+    output_path: Path
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def output(self) -> str:
+        """Everything the process wrote so far (stdout and stderr): uvicorn's lines and the service's."""
+        return self.output_path.read_text(errors="replace")
+
+    def request_lines(self) -> list[dict[str, Any]]:
+        """The service's one-per-request JSON log lines so far."""
+        lines = []
+        for text in self.output().splitlines():
+            if text.startswith("{"):
+                with contextlib.suppress(ValueError):
+                    line = json.loads(text)
+                    if isinstance(line, dict) and line.get("event") == "request":
+                        lines.append(line)
+        return lines
+
+    def rss_kib(self) -> int:
+        """Resident memory now, from ``/proc/PID/status``."""
+        rss = procfs.kib(procfs.status_fields(self.process.pid), "VmRSS")
+        assert rss is not None, "no /proc/PID/status"
+        return rss
+
+
+@contextlib.contextmanager
+def service_process(
+    upstream: RunningUpstream,
+    *args: str,
+    env: dict[str, str] | None = None,
+    command: Sequence[str] = MODULE_COMMAND,
+    wrapper: Sequence[str] = (),
+    startup_timeout: float = 20.0,
+) -> Iterator[ServiceProcess]:
+    """Run ``python -m support.apps.hardened --port 0 *args`` against `upstream`, and stop it.
+
+    `env` goes on top of the key, the upstream's address and both tokens (the caller's own
+    ``OPENAI_*``/``SERVICE_*`` variables are dropped); `command` replaces the module (e.g.
+    `UVICORN_COMMAND`, the ``uvicorn`` command line), `wrapper` goes in front of it (e.g.
+    ``("prlimit", "--nofile=200:200")``). The port is read from uvicorn's "running on"
+    line. The process is terminated (then killed) however the block ends; if it exits
+    before it listens, the test fails with its output.
+    """
+    variables = {name: value for name, value in os.environ.items() if not name.startswith(("OPENAI_", "SERVICE_"))}
+    variables |= {"OPENAI_API_KEY": UPSTREAM_KEY, "OPENAI_BASE_URL": upstream.base_url}
+    variables |= {"SERVICE_TOKENS": f"{TOKEN_A},{TOKEN_B}", **(env or {})}
+    descriptor, name = tempfile.mkstemp(prefix="hardened-", suffix=".log")
+    output_path = Path(name)
+    try:
+        with os.fdopen(descriptor, "wb") as output:
+            process = subprocess.Popen(
+                [*wrapper, *command, "--port", "0", *args],
+                cwd=ROOT,
+                env=variables,
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
+        try:
+
+            def listening() -> re.Match[str] | None:
+                if process.poll() is not None:
+                    raise AssertionError(f"the service exited ({process.returncode}):\n{output_path.read_text()}")
+                return _LISTENING.search(output_path.read_text(errors="replace"))
+
+            found = wait_until(listening, timeout=startup_timeout, what="the service to listen")
+            yield ServiceProcess(process, found.group(1), int(found.group(2)), output_path)
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+    finally:
+        output_path.unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="package", autouse=True)

@@ -8,7 +8,7 @@ shown, is::
 
     uvicorn support.apps.hardened:app --http support.apps.hardened.gate:BoundedH11Protocol \\
         --h11-max-incomplete-event-size 16384 --timeout-keep-alive 5 \\
-        --limit-concurrency 512 --backlog 2048
+        --limit-concurrency 512 --backlog 2048 --timeout-graceful-shutdown 8
 
 A bare ``uvicorn support.apps.hardened:app`` serves with httptools and none of these
 bounds. What only a reverse proxy can enforce is listed in ``gate``'s docstring.
@@ -93,6 +93,9 @@ def main(argv: list[str] | None = None) -> int:
         root_path=args.root_path,
         log_level="info",
         access_log=False,  # the service logs each request itself
+        # On SIGTERM, work in flight gets this long, then uvicorn cancels it (server.py,
+        # Server.shutdown); unset, it would wait for every stream and every unfinished body.
+        timeout_graceful_shutdown=settings.graceful_shutdown_s,
         **server_limits(settings),
     )
     return 0

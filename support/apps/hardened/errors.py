@@ -22,6 +22,7 @@ deadline or upstream timeout           504     a stream past its deadline, or si
 connection error, reset, 5xx,          502     the upstream failed; say so, not what it said
 malformed reply, error mid-stream
 too many calls in flight               503     with ``Retry-After``; answered at once
+a stream cut by a shutdown (SIGTERM)   503     its last event, ``shutting_down``
 the caller hung up before the answer   499     nobody reads it: the upstream call is
                                                cancelled; the status is for the log line
 anything else                          500     logged with its traceback, never sent
@@ -197,6 +198,11 @@ def stream_past_deadline() -> ServiceError:
 def stream_idle(seconds: float) -> ServiceError:
     """A started stream the service stopped because the upstream went quiet (sent as an error event)."""
     return ServiceError(504, "upstream_timeout", f"The upstream sent nothing for {seconds:g} s.", type="upstream_error")
+
+
+def shutting_down() -> ServiceError:
+    """A stream cut because the service is stopping (sent as its last error event)."""
+    return ServiceError(503, "shutting_down", "The service is shutting down; retry the request.")
 
 
 def overloaded(detail: str) -> ServiceError:

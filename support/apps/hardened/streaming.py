@@ -9,6 +9,9 @@ counted from when the call took its slot) and by ``SERVICE_STREAM_IDLE_TIMEOUT_S
 chunks. Either ends it with an ``error`` event (504's ``upstream_timeout``), then the
 cleanup below closes the upstream stream and frees the slot.
 
+When the server cancels the response (SIGTERM, past ``SERVICE_GRACEFUL_SHUTDOWN_S``),
+the client gets a last ``error`` event (503's ``shutting_down``) before the connection ends.
+
 When the client leaves, Starlette cancels the body iterator. The cleanup here (close the
 upstream stream, release the concurrency slot) then runs shielded from that
 cancellation: an unshielded ``await stream.close()`` would be cancelled too, and the
@@ -18,6 +21,7 @@ upstream would keep generating tokens nobody reads.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
@@ -111,6 +115,22 @@ class GuardedEventStream(EventSourceResponse):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await super().__call__(scope, receive, send)
+        except asyncio.CancelledError:
+            # Not the client leaving (Starlette absorbs that cancellation in its own task group):
+            # the server is cancelling the response, as uvicorn does at the graceful-shutdown bound
+            # (uvicorn/server.py, Server.shutdown). Tell the client, who is still there, and go on.
+            with anyio.CancelScope(shield=True):
+                await _last_words(send, errors.shutting_down())
+            raise
         finally:
             with anyio.CancelScope(shield=True):
                 await self.cleanup()
+
+
+async def _last_words(send: Send, failure: errors.ServiceError) -> None:
+    """An ``error`` event and the end of the response, if the connection still takes them."""
+    record = context.current.get()
+    event = _event(failure.body(record.request_id if record else None), event="error")
+    with contextlib.suppress(Exception):  # e.g. the response never started: nothing to add to
+        await send({"type": "http.response.body", "body": event, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})

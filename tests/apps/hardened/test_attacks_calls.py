@@ -10,7 +10,9 @@ test is bounded (a few seconds at most) and says what it proves:
 - the service reads ``Retry-After`` exactly as the SDK does, so it never gives up on a wait
   the SDK would have fitted in, nor sleeps through one it should have refused;
 - a caller who hangs up mid-call stops the upstream call (nothing billed) and frees the
-  slot within milliseconds; one who hangs up while queued never reaches the upstream.
+  slot within milliseconds; one who hangs up while queued never reaches the upstream;
+- a burst of calls runs on the event loop's thread, not on AnyIO's thread pool (the
+  service in its own process, its threads counted in ``/proc/PID/status``).
 """
 
 from __future__ import annotations
@@ -20,13 +22,13 @@ import math
 import socket
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import httpx2
 import pytest
 from openai import AsyncOpenAI
 
 from support.apps.hardened import errors
+from support.bench import procfs
 from support.upstream import RunningUpstream, upstream_in_thread
 from tests.apps.hardened.conftest import (
     BODY,
@@ -35,6 +37,7 @@ from tests.apps.hardened.conftest import (
     assert_error_response,
     log_line_for,
     running_service,
+    service_process,
 )
 from tests.conftest import wait_until
 
@@ -119,16 +122,31 @@ def test_the_service_reads_retry_after_as_the_sdk_does(headers: dict[str, str]) 
 # --- a caller who hangs up -------------------------------------------------------------------------
 
 
-def raw_request(port: int, request_id: str, body: dict[str, Any] = BODY) -> socket.socket:
-    """Send ``POST /v1/chat`` on a raw socket and return it, the answer unread: a client that can hang up."""
-    payload = json.dumps(body).encode()
+def chat_request(port: int, request_id: str, *, close: bool = False) -> bytes:
+    """``POST /v1/chat`` as bytes on the wire, with a valid token and `request_id`."""
+    payload = json.dumps(BODY).encode()
     head = (
         f"POST /v1/chat HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {TOKEN_A}\r\n"
-        f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\nx-request-id: {request_id}\r\n\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\nx-request-id: {request_id}\r\n"
+        + ("Connection: close\r\n" if close else "")
+        + "\r\n"
     )
-    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-    sock.sendall(head.encode() + payload)
+    return head.encode() + payload
+
+
+def raw_request(port: int, request_id: str, *, close: bool = False) -> socket.socket:
+    """Send ``POST /v1/chat`` on a raw socket and return it, the answer unread: a client that can hang up."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sock.sendall(chat_request(port, request_id, close=close))
     return sock
+
+
+def read_status(sock: socket.socket) -> int:
+    """Read a ``Connection: close`` answer to its end; its status code."""
+    received = b""
+    while chunk := sock.recv(65536):
+        received += chunk
+    return int(received.split(b" ", 2)[1])
 
 
 def test_a_caller_who_hangs_up_cancels_the_upstream_call_and_frees_the_slot(
@@ -180,3 +198,33 @@ def test_a_caller_who_hangs_up_while_queued_never_reaches_the_upstream(thinking_
         assert len(thinking_upstream.journal.entries()[before:]) == 1
         ready = service.readyz()
         assert (ready["in_flight"], ready["waiting"], ready["shed"]) == (0, 0, 0), ready
+
+
+# --- a burst, and the threads it borrows --------------------------------------------------------
+
+
+def test_a_burst_of_calls_borrows_no_threads(upstream: RunningUpstream) -> None:
+    """Structural, not timed: a sync (``def``) dependency runs on AnyIO's thread pool, so a burst of
+    N calls arriving together grew the process by up to N threads (7 -> 42 in the attack: AnyIO's
+    pool is 40); with ``async def get_runtime`` a request never leaves the event loop's thread."""
+    burst = 40
+    with service_process(upstream, env={"SERVICE_MAX_CONCURRENCY": "64", "SERVICE_MAX_QUEUE": "64"}) as service:
+        warm = raw_request(service.port, "warm-up", close=True)  # the client, its pool, lazy imports
+        assert read_status(warm) == 200
+        before = threads_of(service.process.pid)
+        # Connect first, then send every request at once: they reach the server in the same instant.
+        sockets = [socket.create_connection(("127.0.0.1", service.port), timeout=10) for _ in range(burst)]
+        try:
+            for index, sock in enumerate(sockets):
+                sock.sendall(chat_request(service.port, f"burst-{index}", close=True))
+            statuses = [read_status(sock) for sock in sockets]
+        finally:
+            for sock in sockets:
+                sock.close()
+        after = threads_of(service.process.pid)  # AnyIO's idle workers linger (10 s): none has left yet
+    assert statuses == [200] * burst, statuses
+    assert after - before < 5, (before, after)
+
+
+def threads_of(pid: int) -> int:
+    return int(procfs.status_fields(pid)["Threads"])

@@ -3,10 +3,13 @@
 =====================================  ======  ============================================
 what happened                          status  why this status
 =====================================  ======  ============================================
-no or wrong service token              401     the caller must authenticate
+no or wrong service token              401     the caller must authenticate; every path but
+                                               /healthz and /readyz (see ``gate``)
 body larger than the cap               413     before it is even parsed
-invalid body, model not allowed,       422     FastAPI's own status for invalid input
-``max_tokens`` above the cap
+body slower than the time limit        408     ``Connection: close``; before it is parsed
+invalid body, model not allowed,       422     FastAPI's own status for invalid input;
+``max_tokens`` above the cap, a                strict: ``"5"``, ``true`` or ``5.0`` is not 5
+value of the wrong JSON type
 upstream rejected the input (400)      400     the upstream's message is the useful one
 upstream rate limit (after retries)    429     with the upstream's ``Retry-After`` (rounded
                                                up to whole seconds); at once, unretried, when

@@ -2,12 +2,22 @@
 
 ``create_app()`` builds it; the lifespan reads the settings, checks them (failing fast,
 never printing a secret), creates the one ``AsyncOpenAI`` client of the process and
-closes it on shutdown. Routes under ``/v1/`` need a service token (see ``gate``).
+closes it on shutdown.
 
 ``POST /v1/chat``          a completion, as JSON
 ``POST /v1/chat/stream``   the same as server-sent events
 ``GET  /healthz``          the process is up (liveness)
 ``GET  /readyz``           started and able to take calls, with the limiter's counters
+
+The door (``gate``) denies by default: every path but the two probes needs a service
+token, under any root path (``--root-path``) and however the path is spelled; without one
+the answer is 401. ``/docs``, ``/redoc`` and ``/openapi.json`` exist only with
+``SERVICE_DOCS=true``, and then behind the token too. ``/v1/chat/`` is a 404, not a
+redirect. A body must arrive within ``SERVICE_BODY_TIMEOUT_S`` (else 408) and hold at most
+``SERVICE_MAX_BODY_BYTES`` (else 413). Before a request exists, ``python -m
+support.apps.hardened`` bounds heads, idle connections and connection counts (see
+``__main__``); uvicorn itself answers malformed HTTP (``text/plain`` 400) and requests past
+``SERVICE_MAX_CONNECTIONS`` (``text/plain`` 503), with no request id and no log line here.
 
 Time is bounded end to end. ``SERVICE_DEADLINE_S`` runs from the moment a call has its
 slot until its answer, a stream's last event included; a stream also ends when the

@@ -15,7 +15,14 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 from nbstripout import strip_output
 
-from support.devtools.nbnormalize import KERNELSPEC, MACHINE_PATHS, is_normalized, main, normalize, without_machine_paths
+from support.devtools.nbnormalize import (
+    KERNELSPEC,
+    MACHINE_PATHS,
+    is_normalized,
+    main,
+    normalize,
+    without_machine_paths,
+)
 from tests.conftest import ROOT as REPO
 
 STAMP = "2026-11-25T17:00:35.679815Z"

@@ -281,16 +281,20 @@ def test_malformed_http_is_uvicorns_plain_400_before_the_app(served: ServiceProc
     """A documented limit: uvicorn answers before the app runs (h11_impl.py,
     ``H11Protocol.handle_events`` -> ``send_400_response``): no request id, no JSON body, no
     log line from the service, only uvicorn's warning. The proxy in front logs these."""
-    lines_before = len(served.request_lines())
+    warning = "Invalid HTTP request received."
+    lines_before, warnings_before = len(served.request_lines()), served.output().count(warning)
     answer = exchange(served.host, served.port, payload, bound_s=5)
     assert answer.status == 400 and answer.header("connection") == "close", answer.head
     assert answer.header("content-type") == "text/plain; charset=utf-8"
     assert answer.header("x-request-id") is None
-    assert answer.body == b"Invalid HTTP request received."
-    wait_until(lambda: "Invalid HTTP request received." in served.output(), what="uvicorn's warning")
-    assert served.request_lines()[lines_before:] == []
-    ok = anonymous(served.base_url, "GET", "/healthz")
+    assert answer.body == warning.encode()
+    wait_until(lambda: served.output().count(warning) > warnings_before, what="uvicorn's warning")
+    # A probe after it: the service logs in order, so a line for the 400 would come before the probe's.
+    probe_id = f"after-the-400-{lines_before}"
+    ok = anonymous(served.base_url, "GET", "/healthz", {"x-request-id": probe_id})
     assert ok.status == 200 and json.loads(ok.body) == {"status": "ok"}  # and it serves on
+    wait_until(lambda: probe_id in served.output(), what="the probe's log line")
+    assert [line["request_id"] for line in served.request_lines()[lines_before:]] == [probe_id]
 
 
 def test_the_served_service_logs_no_secret(served: ServiceProcess) -> None:

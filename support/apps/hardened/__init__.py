@@ -1,6 +1,7 @@
 """The hardened reference service: the template to copy (see ``service`` for the tour).
 
-    uvicorn support.apps.hardened:app        # or: python -m support.apps.hardened
+    python -m support.apps.hardened          # uvicorn with the connection limits (see __main__)
+    uvicorn support.apps.hardened:app        # the same app, with whatever limits the flags give
 
 Reads ``OPENAI_API_KEY`` and ``OPENAI_BASE_URL`` (the SDK's own variables), callers'
 tokens from ``SERVICE_TOKENS``, and the rest from ``SERVICE_*`` (see ``settings``).

@@ -36,6 +36,7 @@ from tests.apps.hardened.conftest import (
     AUTH,
     BODY,
     UPSTREAM_KEY,
+    UVICORN_COMMAND,
     ServiceProcess,
     assert_error_object,
     assert_no_secrets,
@@ -200,3 +201,14 @@ def test_a_descriptor_limit_too_low_for_the_settings_stops_startup() -> None:
         pytest.fail("the service started with 100 descriptors for 512 connections")
     error = cli_error_line(done, "python -m support.apps.hardened")
     assert "file-descriptor limit (100)" in error and "SERVICE_MAX_CONNECTIONS" in error, error
+
+
+def test_the_documented_uvicorn_command_line_applies_the_same_bounds(upstream: RunningUpstream) -> None:
+    """``__main__``'s docstring gives the uvicorn command line equivalent to ``python -m``."""
+    flags = ["--http", "support.apps.hardened.gate:BoundedH11Protocol", "--timeout-keep-alive", str(KEEP_ALIVE_S)]
+    flags += ["--h11-max-incomplete-event-size", "16384"]
+    with service_process(upstream, *flags, command=UVICORN_COMMAND) as service:
+        waited = idle_close_s(service.host, service.port, bound_s=KEEP_ALIVE_S + 3)
+        assert waited is not None and waited < KEEP_ALIVE_S + 2, waited
+        unfinished = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Padding: " + b"a" * 20_000
+        assert exchange(service.host, service.port, unfinished, bound_s=5).status == 400

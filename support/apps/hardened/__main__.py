@@ -2,11 +2,11 @@
 
 The limits uvicorn can enforce come from the ``SERVICE_*`` settings (see ``settings``) and
 are passed as uvicorn's own options (``uvicorn/config.py``: ``Config.__init__``), with
-the connection protocol ``gate.BoundedH11Protocol`` (h11, which bounds a request head's
+the connection protocol ``connections.BoundedH11Protocol`` (h11, which bounds a request head's
 size; see its docstring for why not httptools). The equivalent command line, defaults
 shown, is::
 
-    uvicorn support.apps.hardened:app --http support.apps.hardened.gate:BoundedH11Protocol \\
+    uvicorn support.apps.hardened:app --http support.apps.hardened.connections:BoundedH11Protocol \\
         --h11-max-incomplete-event-size 16384 --timeout-keep-alive 5 \\
         --limit-concurrency 512 --backlog 2048 --timeout-graceful-shutdown 8
 
@@ -18,48 +18,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-import resource
 import sys
-from typing import Any
 
 import uvicorn
 from pydantic import ValidationError
 
+from .connections import ensure_file_descriptors, server_limits
 from .settings import ConfigError, Settings
-
-DESCRIPTORS_IN_RESERVE = 64  # the listening socket, logs, the event loop's own, imports
-
-
-def server_limits(settings: Settings) -> dict[str, Any]:
-    """uvicorn's options for the limits it enforces before a request reaches the app."""
-    return {
-        "http": "support.apps.hardened.gate:BoundedH11Protocol",  # a string: workers import it
-        "h11_max_incomplete_event_size": settings.max_header_bytes,
-        "timeout_keep_alive": settings.keep_alive_s,
-        "limit_concurrency": settings.max_connections,
-        "backlog": settings.backlog,
-    }
-
-
-def ensure_file_descriptors(settings: Settings) -> None:
-    """Raise the soft descriptor limit to what the settings need, or refuse to start.
-
-    Every connection holds a descriptor, and so does every upstream call. When they run
-    out, ``accept`` fails and every new caller waits in the backlog while the upstream
-    calls in progress fail to connect. ``BoundedH11Protocol`` keeps client connections
-    under ``SERVICE_MAX_CONNECTIONS``; this makes sure that many fit.
-    """
-    needed = settings.max_connections + settings.max_concurrency + DESCRIPTORS_IN_RESERVE
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft == resource.RLIM_INFINITY or soft >= needed:
-        return
-    if hard == resource.RLIM_INFINITY or hard >= needed:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
-        return
-    raise ConfigError(
-        f"the file-descriptor limit ({hard}) is below SERVICE_MAX_CONNECTIONS + SERVICE_MAX_CONCURRENCY "
-        f"+ {DESCRIPTORS_IN_RESERVE} ({needed}): lower those settings or raise the limit (ulimit -n)"
-    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,9 +15,9 @@ Two layers, both before any route runs.
 - The log line says 499 (``client_disconnected``, nginx's "client closed request") when
   the client left before the response was complete, whatever status the app then sent.
 
-`BoundedH11Protocol`, the connection under it (uvicorn's ``--http``), bounds what comes
+Under it, ``connections.BoundedH11Protocol`` (uvicorn's ``--http``) bounds what comes
 before a request exists: idle connections, slow or huge request heads, and how many
-connections may be open (see its docstring).
+connections may be open.
 
 What neither layer can do, and a reverse proxy in front must (nginx: ``limit_conn``,
 ``limit_req``, ``client_header_timeout``, ``client_body_timeout``, ``access_log``):
@@ -46,7 +46,6 @@ from dataclasses import dataclass
 from starlette._utils import get_route_path
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from . import context, errors
 
@@ -246,40 +245,3 @@ def _log_request(scope: Scope, record: context.RequestRecord, exchange: Exchange
             }
         )
     )
-
-
-class BoundedH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol, with the bounds uvicorn 0.54 leaves out before a request exists.
-
-    h11, not httptools: h11 refuses a request head larger than
-    ``h11_max_incomplete_event_size`` (``h11/_connection.py``: ``Connection.next_event``
-    raises "Receive buffer too long"), while httptools buffers an unfinished header
-    without limit (four unfinished 64 MiB headers: +315 MiB RSS and 19 s of CPU under
-    httptools; no growth under h11, measured with ``/proc/PID/status``).
-
-    - The keep-alive timer also runs from the moment a connection opens. uvicorn arms it
-      only after a response (``h11_impl.py``: ``H11Protocol.on_response_complete``), so a
-      connection that never sent a byte stayed open, holding a descriptor, for ever.
-    - It runs until a request head is complete, not until its first byte: uvicorn's
-      ``data_received`` cancels it on any data, so trickling one header byte at a time
-      kept a connection for ever. ``handle_events`` still cancels it on ``h11.Request``.
-    - At most ``limit_concurrency`` connections stay open. uvicorn answers 503 past that
-      limit, but only once a request arrives (``handle_events``), and still accepts every
-      connection; beyond it a new connection is closed at once, so descriptors remain for
-      the requests in progress and their upstream calls.
-
-    Serve with ``python -m support.apps.hardened`` (which selects it), or
-    ``uvicorn support.apps.hardened:app --http support.apps.hardened.gate:BoundedH11Protocol``.
-    """
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        if self.limit_concurrency is not None and len(self.connections) > self.limit_concurrency:
-            transport.close()
-            return
-        self.timeout_keep_alive_task = self.loop.call_later(self.timeout_keep_alive, self.timeout_keep_alive_handler)
-
-    def data_received(self, data: bytes) -> None:
-        # uvicorn's own data_received without its first line, `self._unset_keepalive_if_required()`.
-        self.conn.receive_data(data)
-        self.handle_events()

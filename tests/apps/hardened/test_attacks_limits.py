@@ -1,7 +1,7 @@
 """Attacks on the limits before a request: huge heads, idle and slow connections, floods, descriptors.
 
 Each runs against ``python -m support.apps.hardened`` in its own process (the limits are
-uvicorn's options and ``gate.BoundedH11Protocol``, which only the real server applies),
+uvicorn's options and ``connections.BoundedH11Protocol``, which only the real server applies),
 over loopback, bounded in time, with small limits so each ends in a second or two:
 
 - four unfinished 16 MiB request heads are refused after at most ``SERVICE_MAX_HEADER_BYTES``
@@ -205,7 +205,12 @@ def test_a_descriptor_limit_too_low_for_the_settings_stops_startup() -> None:
 
 def test_the_documented_uvicorn_command_line_applies_the_same_bounds(upstream: RunningUpstream) -> None:
     """``__main__``'s docstring gives the uvicorn command line equivalent to ``python -m``."""
-    flags = ["--http", "support.apps.hardened.gate:BoundedH11Protocol", "--timeout-keep-alive", str(KEEP_ALIVE_S)]
+    flags = [
+        "--http",
+        "support.apps.hardened.connections:BoundedH11Protocol",
+        "--timeout-keep-alive",
+        str(KEEP_ALIVE_S),
+    ]
     flags += ["--h11-max-incomplete-event-size", "16384"]
     with service_process(upstream, *flags, command=UVICORN_COMMAND) as service:
         waited = idle_close_s(service.host, service.port, bound_s=KEEP_ALIVE_S + 3)

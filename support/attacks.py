@@ -9,21 +9,32 @@ so notebook 07 shows the template's limits with raw sockets, on loopback only:
 - `huge_header`: a request whose one header is `size` bytes long;
 - `slow_body`: a request whose body trickles in, a few bytes at a time;
 - `idle_close_s`: how long the server keeps a connection open while the client sends nothing;
-- `hang_up`: send a request, then close the socket before the answer comes.
+- `hang_up`: send a request, then close the socket before the answer comes;
+- `held_connections`: many silent connections, held open for a while.
 
 Every function is bounded in time: it returns what it saw when its bound runs out.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Answer", "exchange", "hang_up", "huge_header", "idle_close_s", "request_bytes", "slow_body"]
+__all__ = [
+    "Answer",
+    "exchange",
+    "hang_up",
+    "held_connections",
+    "huge_header",
+    "idle_close_s",
+    "request_bytes",
+    "slow_body",
+]
 
 
 @dataclass(frozen=True)
@@ -178,3 +189,10 @@ def hang_up(host: str, port: int, payload: bytes, *, after_s: float) -> None:
     with socket.create_connection((host, port), timeout=after_s + 5) as sock:
         sock.sendall(payload)
         time.sleep(after_s)
+
+
+@contextlib.contextmanager
+def held_connections(host: str, port: int, n: int) -> Iterator[list[socket.socket]]:
+    """`n` connections opened and kept open, silent, for the duration of the block."""
+    with contextlib.ExitStack() as stack:
+        yield [stack.enter_context(socket.create_connection((host, port), timeout=5)) for _ in range(n)]

@@ -69,7 +69,9 @@ def test_a_trickled_body_arrives_whole_when_the_server_waits(server: RunningServ
 
 def test_an_idle_keep_alive_connection_is_closed_after_the_timeout(server: RunningServer) -> None:
     closed_after = idle_close_s(server.host, server.port, first=request_bytes("GET", "/"), bound_s=10)
-    assert closed_after is not None and closed_after >= 1.0  # timeout_keep_alive=1
+    # timeout_keep_alive=1, armed when the server finished its answer: a moment before this
+    # client had read it, so the client's clock can show a hair under 1 s (CI: 0.9998 s)
+    assert closed_after is not None and closed_after >= 0.9
 
 
 def test_a_connection_that_never_sends_a_byte_outlives_the_keep_alive_timeout(server: RunningServer) -> None:
@@ -83,3 +85,11 @@ def test_hang_up_leaves_before_the_answer(server: RunningServer) -> None:
     hang_up(server.host, server.port, request_bytes("GET", "/slow"), after_s=0.2)
     assert time.perf_counter() - started < 2  # it did not wait for the answer
     wait_until(lambda: SEEN and SEEN[-1]["left"], timeout=5)
+
+
+def test_held_connections_stay_open_and_close_after_the_block(server: RunningServer) -> None:
+    from support.attacks import held_connections
+
+    with held_connections(server.host, server.port, 3) as sockets:
+        assert len(sockets) == 3 and all(s.fileno() >= 0 for s in sockets)
+    assert all(s.fileno() == -1 for s in sockets)

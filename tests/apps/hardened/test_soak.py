@@ -102,5 +102,8 @@ def test_mixed_requests_leave_nothing_behind(upstream: RunningUpstream) -> None:
     assert outcomes["bad input: 422"] and outcomes["no token: 401"] and outcomes["hang-up: hung up"]
     assert (ready["in_flight"], ready["waiting"]) == (0, 0), ready
     assert end["threads"] == start["threads"], (start, end)
-    assert end["descriptors"] <= start["descriptors"], (start, end)  # the clients' connections are closed by now
+    # The callers' connections are closed by now; the service's pool of keep-alive connections to
+    # the upstream may hold a few more after a busier moment. A leak per request (an abandoned
+    # stream's connection, a hang-up's) would add hundreds: one round has 60 of each.
+    assert end["descriptors"] - start["descriptors"] < 10, (start, end)
     assert end["rss_kib"] - middle["rss_kib"] < MAX_RSS_GROWTH_KIB, (middle, end)

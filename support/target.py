@@ -15,7 +15,9 @@ import contextlib
 import importlib
 import os
 import secrets
+import statistics
 import sys
+import time
 from dataclasses import dataclass, field
 from types import ModuleType, TracebackType
 from typing import Any
@@ -24,6 +26,7 @@ from openai import AsyncOpenAI, OpenAI
 
 from .upstream import RunningUpstream, upstream_in_thread
 from .upstream.journal import Journal
+from .upstream.settings import DEFAULT_MODELS
 
 
 @dataclass
@@ -89,6 +92,25 @@ class Target:
             raise RuntimeError("only the bundled upstream can count its connections")
         return set(self.upstream.server.server.server_state.connections)
 
+    def measure_latency(self, calls: int = 3) -> float:
+        """The median wall time, in seconds, of `calls` plain chat completions in a row.
+
+        What a notebook expects of timings comes from this, not from ``LATENCY_S``:
+        that parameter sets the bundled upstream's latency only, and another server
+        has its own. The first call also opens the connection, so it is not counted.
+        """
+        if calls < 1:
+            raise ValueError("calls must be at least 1")
+        timings = []
+        with self.sync_client(max_retries=0) as client:
+            for _ in range(calls + 1):
+                started = time.perf_counter()
+                client.chat.completions.create(
+                    model=self.model, messages=[{"role": "user", "content": "ping"}], max_completion_tokens=8
+                )
+                timings.append(time.perf_counter() - started)
+        return statistics.median(timings[1:])
+
     def needs_bundled(self, what: str) -> bool:
         """Say so and return False when `what` needs the bundled upstream but this is not it."""
         if not self.bundled:
@@ -126,6 +148,10 @@ def connect(
         return Target(base_url=base_url, model=model, api_key=key)
     key = "bundled-" + secrets.token_urlsafe(16)
     target = Target(base_url="", model=model, api_key=key)
-    upstream = target._stack.enter_context(upstream_in_thread(api_key=key, **upstream_settings))
+    # Serve the notebook's model whatever its name, as a real server serves yours; any
+    # other name still gets the real API's 404 model_not_found.
+    models = upstream_settings.pop("models", list(DEFAULT_MODELS))
+    served = models if not models or model in models else [*models, model]
+    upstream = target._stack.enter_context(upstream_in_thread(api_key=key, models=served, **upstream_settings))
     target.upstream, target.base_url = upstream, upstream.base_url
     return target

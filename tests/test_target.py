@@ -184,3 +184,24 @@ def test_open_connections_needs_the_bundled_upstream(monkeypatch: pytest.MonkeyP
     external = connect("http://127.0.0.1:9/v1", MODEL, "RUNBOOK_TEST_KEY")
     with pytest.raises(RuntimeError, match="bundled upstream"):
         external.open_connections()
+
+
+def test_the_bundled_upstream_serves_the_notebooks_model_whatever_its_name() -> None:
+    with connect(None, "my-own-fine-tune", latency=0.0) as target, target.sync_client(max_retries=0) as client:
+        served = [m.id for m in client.models.list()]
+        assert "my-own-fine-tune" in served and "gpt-4o-mini" in served
+        reply = client.chat.completions.create(model="my-own-fine-tune", messages=[{"role": "user", "content": "hi"}])
+        assert reply.model == "my-own-fine-tune"
+        with pytest.raises(openai.NotFoundError) as info:  # another name is still unknown, as on the real API
+            client.chat.completions.create(model="not-served", messages=[{"role": "user", "content": "hi"}])
+        assert info.value.code == "model_not_found"
+
+
+def test_measure_latency_reports_the_servers_latency_not_the_parameter() -> None:
+    with connect(None, MODEL, latency=0.15) as target:
+        measured = target.measure_latency(calls=3)
+        assert 0.15 <= measured < 0.15 + 0.1
+        entries = target.journal.entries()
+        assert len(entries) == 4 and all(e.outcome == "ok" for e in entries)
+    with pytest.raises(ValueError, match="at least 1"):
+        target.measure_latency(calls=0)

@@ -83,15 +83,19 @@ def _run_it_yourself(name: str, parameters: list[tuple[str, str, str]], ci: dict
             items += nodes.list_item("", paragraph)
         section += items
     if ci:
-        text = " ".join(f"{k}={v}" for k, v in ci.items())
         section += nodes.paragraph(
             "",
             "",
             nodes.literal("", "make test"),
-            nodes.Text(" also runs it with "),
-            nodes.literal("", text),
-            nodes.Text(" (notebooks/ci_parameters.yml)."),
+            nodes.Text(" also runs it with each of these parameter sets (notebooks/ci_parameters.yml):"),
         )
+        sets = nodes.bullet_list()
+        for set_name, values in ci.items():
+            text = " ".join(f"{k}={v}" for k, v in values.items())
+            sets += nodes.list_item(
+                "", nodes.paragraph("", "", nodes.strong("", set_name), nodes.Text(": "), nodes.literal("", text))
+            )
+        section += sets
     section += nodes.paragraph(
         "",
         "",

@@ -1,12 +1,21 @@
-"""Each notebook once more, through papermill, with the parameters in notebooks/ci_parameters.yml.
+"""Each notebook again, through papermill, with every parameter set in notebooks/ci_parameters.yml.
 
-Strict nbval (in `make test`) checks the committed outputs still reproduce with the
-defaults; this checks that the notebooks' assertions also hold for other values.
+Strict nbval (in `make test`) checks that the committed outputs still reproduce with the
+defaults; this checks that the notebooks' assertions also hold for other values, and
+against a server the notebook did not start (``BASE_URL``), whose latency and capacity
+differ from what the notebook's parameters say.
 """
 
 from __future__ import annotations
 
+import os
+import re
+import secrets
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -15,20 +24,67 @@ from support.devtools.nbrun import run_notebook
 from tests.conftest import ROOT
 
 NOTEBOOKS = ROOT / "notebooks"
-CI_PARAMETERS = yaml.safe_load((NOTEBOOKS / "ci_parameters.yml").read_text())
+CI_PARAMETERS: dict[str, dict[str, dict[str, Any]]] = yaml.safe_load((NOTEBOOKS / "ci_parameters.yml").read_text())
 ALL = sorted(p.name for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+SETS = [(name, set_name) for name in ALL for set_name in CI_PARAMETERS.get(name, {})]
+
+# The separately started server: the bundled upstream's code, in its own process, with
+# a latency and a capacity no notebook parameter names. The notebooks see only its URL
+# and the name of the variable that holds its key, as they would for any server.
+EXTERNAL_LATENCY_S = 0.12
+EXTERNAL_CAPACITY = 24
+EXTERNAL_KEY_ENV = "RUNBOOK_EXTERNAL_KEY"
 
 pytestmark = pytest.mark.notebooks
 
 
-def test_every_notebook_has_ci_parameters() -> None:
+@pytest.fixture(scope="module")
+def external_server() -> Iterator[str]:
+    key = "external-" + secrets.token_urlsafe(12)
+    command = [sys.executable, "-m", "support.upstream", "--port", "0", "--latency", str(EXTERNAL_LATENCY_S)]
+    command += ["--capacity", str(EXTERNAL_CAPACITY), "--models", "", "--log-level", "warning"]
+    env = {**os.environ, "UPSTREAM_API_KEY": key, "PYTHONUNBUFFERED": "1"}
+    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+    previous = os.environ.get(EXTERNAL_KEY_ENV)
+    try:
+        assert server.stdout is not None
+        banner = server.stdout.readline()
+        match = re.search(r"(http://[\d.]+:\d+/v1)", banner)
+        assert match, f"the external server did not start: {banner!r}"
+        os.environ[EXTERNAL_KEY_ENV] = key  # the notebook's kernel inherits it
+        yield match.group(1)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        if previous is None:
+            os.environ.pop(EXTERNAL_KEY_ENV, None)
+        else:
+            os.environ[EXTERNAL_KEY_ENV] = previous
+
+
+def test_every_notebook_has_at_least_two_parameter_sets_and_an_external_one() -> None:
     assert sorted(CI_PARAMETERS) == ALL
+    for name, sets in CI_PARAMETERS.items():
+        assert len(sets) >= 3, name
+        assert "small_odd" in sets and sets["external"]["BASE_URL"] == "external", name
+        small = sets["small_odd"]
+        if "N_REQUESTS" in small:
+            assert small["N_REQUESTS"] % small["CONCURRENCY"], f"{name}: small_odd's concurrency divides the count"
+        assert small.get("MODEL") not in (None, "gpt-4o-mini"), f"{name}: small_odd keeps the default model"
 
 
-@pytest.mark.parametrize("name", ALL)
-def test_notebook_runs_with_ci_parameters(name: str, tmp_path: Path) -> None:
-    executed = run_notebook(NOTEBOOKS / name, CI_PARAMETERS[name], output_path=tmp_path / name, timeout=300)
+@pytest.mark.parametrize(("name", "set_name"), SETS, ids=[f"{n[:2]}-{s}" for n, s in SETS])
+def test_notebook_runs_with_a_parameter_set(
+    name: str, set_name: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    parameters = dict(CI_PARAMETERS[name][set_name])
+    if parameters.get("BASE_URL") == "external":
+        parameters["BASE_URL"] = request.getfixturevalue("external_server")
+        parameters["API_KEY_ENV"] = EXTERNAL_KEY_ENV
+    executed = run_notebook(NOTEBOOKS / name, parameters, output_path=tmp_path / name, timeout=300)
     injected = [c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert len(injected) == 1
-    for parameter, value in CI_PARAMETERS[name].items():
+    for parameter, value in parameters.items():
         assert f"{parameter} = {value!r}" in injected[0].source
+    outputs = "".join(str(o) for c in executed.cells for o in c.get("outputs", []))
+    assert os.environ.get(EXTERNAL_KEY_ENV, "never-set") not in outputs  # the key never lands

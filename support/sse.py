@@ -1,22 +1,36 @@
-"""Read a server-sent-events response as a client would, and optionally walk away.
+"""Server-sent events through FastAPI, seen from both ends of the connection.
 
-`read_stream` records when each event arrived, so a notebook can show time to first
-token, and can leave after `leave_after` events, the way a user closes a tab;
-`aread_stream` is the same on an ``httpx.AsyncClient``. A `StreamEndpoint` bundles where
-a streaming route is with what to send it, so a notebook can compare services by name
-and open many streams at once (`StreamEndpoint.read_many`).
+From the client's end: `read_stream` records when each event arrived, so a notebook can
+show time to first token, and can leave after `leave_after` events, the way a user
+closes a tab; `aread_stream` is the same on an ``httpx.AsyncClient``. A `StreamEndpoint`
+bundles where a streaming route is with what to send it, so a notebook can compare
+services by name and open many streams at once (`StreamEndpoint.read_many`).
+
+From the service's end: a `Recorder` wraps an ASGI app and notes, on the same clock as
+the client's `StreamRead.left_at`, when the app sent each message of a response (the
+``http.response.start`` that carries the status, each body chunk, the final one) and
+when it returned; `marking_client` stands in for a route's client dependency (through
+FastAPI's ``dependency_overrides``) and adds a mark when the route calls
+``chat.completions.create`` and when that returns. `replica` copies an app (lifespan
+and routes, its own state) so it can be served beside the original, and
+`with_spec_version` relabels the ASGI spec version a server reports.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
+from fastapi import FastAPI, Request
+from fastapi.routing import APIRoute
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 @dataclass
@@ -171,3 +185,177 @@ class StreamEndpoint:
                     )
 
             return list(await asyncio.gather(*(one() for _ in range(n))))
+
+
+# --- the service's end -----------------------------------------------------------------
+
+
+@dataclass
+class ResponseTrace:
+    """One HTTP request as an app handled it: what it sent and when (``time.time()``)."""
+
+    spec_version: str | None  # scope["asgi"]["spec_version"] as the app saw it
+    received_at: float  # when the request reached the app
+    events: list[tuple[float, str]] = field(default_factory=list)  # (when, what), in order
+    status: int | None = None
+    returned_at: float | None = None  # when the app returned (or raised)
+
+    def at(self, what: str) -> float | None:
+        """When `what` (an event's text, or its start) first happened; None if it never did."""
+        return next((when for when, text in self.events if text.startswith(what)), None)
+
+    @property
+    def final_at(self) -> float | None:
+        """When the app sent the final body message (``more_body`` false): None if it never did."""
+        return self.at(FINAL_BODY)
+
+    def bodies_after(self, moment: float) -> int:
+        """How many body messages the app sent after `moment` (``time.time()``)."""
+        return sum(1 for when, text in self.events if when > moment and text.startswith(BODY))
+
+    def order(self) -> list[str]:
+        """The events' texts in order, each run of body chunks as one entry."""
+        texts: list[str] = []
+        for _, text in self.events:
+            if not (texts and text == BODY and texts[-1] == BODY):
+                texts.append(text)
+        return texts
+
+    def timeline(self) -> str:
+        """One line per entry of `order`, in milliseconds since the request reached the app."""
+        lines, previous = [], ""
+        for when, text in self.events:
+            if text == BODY and previous == BODY:
+                continue
+            previous = text
+            chunks = f" (first of {sum(1 for _, t in self.events if t == BODY)})" if text == BODY else ""
+            lines.append(f"{(when - self.received_at) * 1000:8.1f} ms  {text}{chunks}")
+        return "\n".join(lines)
+
+
+START = "server: http.response.start"
+BODY = "server: http.response.body"
+FINAL_BODY = "server: http.response.body, the final one"
+_current: contextvars.ContextVar[ResponseTrace | None] = contextvars.ContextVar("sse_trace", default=None)
+
+
+class Recorder:
+    """A pass-through ASGI wrapper that records what `app` sends for each HTTP request.
+
+    Each request gets a `ResponseTrace` (`responses`, oldest first). Code running for the
+    request (the route, its dependencies, the tasks they start) can add its own events
+    with `mark`, so one trace shows, in order, what the route did and what the server
+    was handed. The wrapper changes nothing it passes on.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.responses: list[ResponseTrace] = []
+
+    @staticmethod
+    def mark(what: str) -> None:
+        """Add `what`, now, to the trace of the request this code runs for (if any)."""
+        trace = _current.get()
+        if trace is not None:
+            trace.events.append((time.time(), what))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        trace = ResponseTrace(scope.get("asgi", {}).get("spec_version"), time.time())
+        self.responses.append(trace)
+
+        async def noting(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                trace.status = message["status"]
+                trace.events.append((time.time(), f"{START} ({message['status']})"))
+            elif message["type"] == "http.response.body":
+                final = not message.get("more_body", False)
+                trace.events.append((time.time(), FINAL_BODY if final else BODY))
+            await send(message)
+
+        token = _current.set(trace)
+        try:
+            await self.app(scope, receive, noting)
+        finally:
+            trace.returned_at = time.time()
+            _current.reset(token)
+
+    async def returned(self, count: int, *, timeout_s: float) -> list[ResponseTrace]:
+        """Wait until the app has returned for `count` requests; the traces. Raises
+        `TimeoutError` after `timeout_s` (a response nobody cancels runs to its end first)."""
+        deadline = time.monotonic() + timeout_s
+        while sum(1 for trace in self.responses if trace.returned_at is not None) < count:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the app returned for fewer than {count} requests within {timeout_s:g} s")
+            await asyncio.sleep(0.01)
+        return self.responses
+
+
+class _MarkingCompletions:
+    def __init__(self, completions: Any) -> None:
+        self._completions = completions
+
+    async def create(self, **options: Any) -> Any:
+        Recorder.mark("route: chat.completions.create() called")
+        try:
+            result = await self._completions.create(**options)
+        except BaseException as exc:
+            Recorder.mark(f"route: chat.completions.create() raised {type(exc).__name__}")
+            raise
+        Recorder.mark("route: chat.completions.create() returned (the upstream answered)")
+        return result
+
+
+def marking_client(get_client: Callable[[Request], Awaitable[Any]]) -> Callable[[Request], Awaitable[Any]]:
+    """A stand-in for the ``async def`` dependency `get_client`, for ``app.dependency_overrides``.
+
+    It hands the route the same client's ``chat.completions.create``, which marks (see
+    `Recorder.mark`) when the route calls it and when it returns or raises. Only that
+    method is there: a route that uses anything else of the client fails loudly.
+    """
+
+    async def marked(request: Request) -> Any:
+        client = await get_client(request)
+        return SimpleNamespace(chat=SimpleNamespace(completions=_MarkingCompletions(client.chat.completions)))
+
+    return marked
+
+
+def replica(app: FastAPI) -> FastAPI:
+    """A new app with `app`'s lifespan and API routes, and a state of its own.
+
+    Serving one app object from two servers would let the second server's lifespan
+    replace ``app.state`` (its client included) under the first. A replica has its own
+    ``state`` and ``dependency_overrides``, so it can be served, wrapped or overridden
+    beside the original without touching it.
+    """
+    copy = FastAPI(title=app.title, lifespan=app.router.lifespan_context)
+    for route in app.routes:
+        if isinstance(route, APIRoute):
+            copy.add_api_route(
+                route.path,
+                route.endpoint,
+                methods=sorted(route.methods or ()),
+                response_class=route.response_class,
+                status_code=route.status_code,
+                name=route.name,
+            )
+    return copy
+
+
+def with_spec_version(app: ASGIApp, spec_version: str) -> ASGIApp:
+    """`app` told that the server speaks ASGI spec version `spec_version` (for HTTP requests).
+
+    Only the label changes: the server under it behaves as before. Starlette's
+    ``StreamingResponse`` decides from this label whether to listen for the client's
+    disconnect (below 2.4) or to rely on a failing ``send`` (2.4 and later).
+    """
+
+    async def relabelled(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            scope = {**scope, "asgi": {**scope.get("asgi", {}), "spec_version": spec_version}}
+        await app(scope, receive, send)
+
+    return relabelled

@@ -5,8 +5,9 @@
   an HTTP status (429, 502) instead of a 200 with nothing in it.
 - After the 200, a failure can only be an event: ``event: error``.
 - When the client leaves, Starlette cancels the generator while it awaits the next
-  chunk; the cancelled read closes the upstream connection and the upstream stops.
-  The ``finally`` closes the stream on every other way out.
+  chunk (under a server that reports an ASGI spec version below 2.4, as uvicorn does;
+  ``StreamingResponse.__call__`` in starlette/responses.py); the cancelled read closes
+  the upstream connection. The ``finally`` closes the stream on every other way out.
 
 The hardened service (`support.apps.hardened`) adds deadlines, limits and logs.
 """

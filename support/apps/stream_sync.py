@@ -28,8 +28,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 app = FastAPI(title="broken: sync stream in a sync generator", lifespan=lifespan)
 
 
-def get_client(request: Request) -> OpenAI:
-    return request.app.state.openai
+async def get_client(request: Request) -> OpenAI:
+    # async def: FastAPI would run a plain def dependency on AnyIO's thread pool, one more
+    # thread hop per request for an attribute read. What this example gets wrong is the stream.
+    client: OpenAI = request.app.state.openai
+    return client
 
 
 @app.post("/chat/stream")

@@ -1,10 +1,12 @@
 """FastAPI's own SSE route (``response_class=EventSourceResponse`` and ``yield``), unprimed.
 
-Async all the way, and the upstream stops when the client leaves. But the route body
-is the generator, so FastAPI sends the 200 before the upstream has answered: a rate
-limit or an outage before the first chunk reaches the client as an empty 200, and an
-error mid-stream as a cut connection. Fine for a demo; for production, prime first
-(see `stream_async`).
+Async all the way, and the upstream connection closes when the client leaves. But the
+route body is the generator: FastAPI starts it in a task of its own and returns a
+``StreamingResponse`` over what it yields (fastapi/routing.py, ``_sse_producer_cm``), and
+Starlette sends the 200 without waiting for a first item. So the 200 goes out before the
+upstream has answered: a rate limit or an outage before the first chunk reaches the
+client as an empty 200, and an error mid-stream as a cut connection. Fine for a demo;
+for production, prime first (see `stream_async`).
 """
 
 from collections.abc import AsyncIterable, AsyncIterator
@@ -36,7 +38,7 @@ async def get_client(request: Request) -> AsyncOpenAI:
 async def chat_stream(
     body: ChatRequest, client: Annotated[AsyncOpenAI, Depends(get_client)]
 ) -> AsyncIterable[dict[str, str]]:
-    stream = await client.chat.completions.create(  # runs after the 200 is on its way
+    stream = await client.chat.completions.create(  # the 200 does not wait for this
         model=model_name(),
         messages=[{"role": "user", "content": body.prompt}],
         stream=True,

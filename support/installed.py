@@ -7,6 +7,7 @@ notebook runs (nothing is fetched):
 - `defined_in`: which file a function really lives in (the SDK wraps its ``create`` methods);
 - `search_package`: which of a package's ``.py`` files contain a text, which classes match a pattern;
 - `functions_mentioning`: which functions of a module contain a piece of code;
+- `source_lines`: the lines of a function that contain a piece of code, with their line numbers;
 - `distribution`, `requirements`: name, version, author, home page, newest Python listed, requirements.
 """
 
@@ -30,6 +31,7 @@ __all__ = [
     "functions_mentioning",
     "requirements",
     "search_package",
+    "source_lines",
 ]
 
 _PYTHON_CLASSIFIER = re.compile(r"Programming Language :: Python :: (3)\.(\d+)")
@@ -127,3 +129,12 @@ def functions_mentioning(module: ModuleType, code: str) -> list[str]:
         for name, function in inspect.getmembers(module, inspect.isfunction)
         if function.__module__ == module.__name__ and code in inspect.getsource(function)
     )
+
+
+def source_lines(function: Callable[..., Any], *fragments: str) -> list[tuple[int, str]]:
+    """The lines of `function`'s source that contain any of `fragments`, in order, each
+    with its line number in the file that defines it (the file `defined_in` names)."""
+    if not fragments:
+        raise ValueError("give at least one fragment to look for")
+    lines, first = inspect.getsourcelines(function)
+    return [(first + i, line.rstrip("\n")) for i, line in enumerate(lines) if any(f in line for f in fragments)]

@@ -20,6 +20,7 @@ from support.installed import (
     functions_mentioning,
     requirements,
     search_package,
+    source_lines,
 )
 
 PACKAGE = "runbook_sdk_source_fixture"
@@ -124,3 +125,17 @@ def test_functions_mentioning_looks_at_the_module_s_own_functions_only(tmp_path:
     assert functions_mentioning(module, "return 1") == ["other"]
     assert functions_mentioning(module, "def") == ["applies", "other"]
     assert functions_mentioning(module, "not in any function") == []
+
+
+def test_source_lines_are_numbered_as_in_the_file_that_defines_the_function(package: types.ModuleType) -> None:
+    chat = importlib.import_module(f"{PACKAGE}.resources.chat")
+    file_lines = Path(chat.__file__).read_text().splitlines()
+    found = source_lines(chat.Completions.plain, "def plain", "return 1")
+    assert [line for _, line in found] == ["    def plain(self):", "        return 1"]
+    assert all(file_lines[number - 1] == line for number, line in found)
+    assert source_lines(chat.Completions.plain, "not in it") == []
+
+
+def test_source_lines_needs_a_fragment() -> None:
+    with pytest.raises(ValueError, match="at least one fragment"):
+        source_lines(source_lines)

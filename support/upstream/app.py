@@ -20,12 +20,16 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from .capacity import GenerationGate, Turn
+from .chat_wire import StreamEvent, chat_chunks, chat_completion
 from .errors import UpstreamError
 from .faults import Fault, parse_fault
 from .journal import Journal, JournalEntry, Outcome
-from .replies import Reply, chat_chunks, chat_completion, make_reply, request_id, response_events, response_object
+from .replies import Reply, make_reply, request_id
 from .requests import GenerationRequest, decode_json_object, parse_chat_request, parse_responses_request
+from .responses_wire import response_events, response_object, stored
 from .settings import UpstreamSettings
+from .stored import ResponseStore
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -49,6 +53,8 @@ class UpstreamApp:
         self.settings = settings or UpstreamSettings()
         self.journal = journal or Journal()
         self.server_fault = parse_fault(self.settings.fault, source="fault setting") if self.settings.fault else None
+        self.gate = GenerationGate(self.settings.capacity)
+        self.responses = ResponseStore()  # for previous_response_id
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -84,6 +90,7 @@ class _Exchange:
         self.disconnected = asyncio.Event()
         self._watcher: asyncio.Task[None] | None = None
         self.response_started = False
+        self.latency_origin = self.entry.received_at  # a queued request's latency runs from its turn
 
     # --- routing ----------------------------------------------------------------------
 
@@ -109,20 +116,44 @@ class _Exchange:
             await self._read_body()
             return await self._models(path, fault)
         body = decode_json_object(await self._read_body())
-        request = parse_chat_request(body) if endpoint == "chat.completions" else parse_responses_request(body)
+        if endpoint == "chat.completions":
+            request = parse_chat_request(body)
+        else:
+            request = parse_responses_request(body, self.app.responses.get)
         self.entry.model, self.entry.stream = request.model, request.stream
         self._check_model(request.model)
+        delay = self._latency(self.settings.ttft if request.stream else self.settings.latency)
         self._start_disconnect_watch()
         if fault and await self._apply_fault(fault, request):
             return
+        if not await self._take_turn():
+            return self._mark_disconnected()
+        try:
+            await self._generate(endpoint, request, fault, delay)
+        finally:
+            self.app.gate.leave()
+
+    async def _take_turn(self) -> bool:
+        """Wait for a generation slot (see `capacity`); False if the client left while queued."""
+        turn = await self.app.gate.enter(self.disconnected)
+        if turn is Turn.LEFT:
+            return False
+        self.entry.started_at = time.time()
+        if turn is Turn.AFTER_WAITING:
+            self.latency_origin = self.entry.started_at
+        return True
+
+    async def _generate(self, endpoint: str, request: GenerationRequest, fault: Fault | None, delay: float) -> None:
         reply = make_reply(
             request, seed=self.settings.seed, seq=self.entry.seq, reply_tokens=self.settings.reply_tokens
         )
         self.entry.prompt_tokens = reply.prompt_tokens
+        if endpoint == "responses" and request.store:
+            self.app.responses.put(stored(reply, request))
         if request.stream:
-            await self._stream(endpoint, request, reply, fault)
+            await self._stream(endpoint, request, reply, fault, delay)
         else:
-            await self._plain(endpoint, request, reply, fault)
+            await self._plain(endpoint, request, reply, fault, delay)
 
     def _authenticate(self) -> None:
         scheme, _, key = self.headers.get(b"authorization", b"").decode("latin-1").partition(" ")
@@ -170,16 +201,17 @@ class _Exchange:
 
     # --- answers ----------------------------------------------------------------------
 
-    async def _plain(self, endpoint: str, request: GenerationRequest, reply: Reply, fault: Fault | None) -> None:
-        latency = self._latency(self.settings.latency)
-        remaining = latency - (time.time() - self.entry.received_at)
+    async def _plain(
+        self, endpoint: str, request: GenerationRequest, reply: Reply, fault: Fault | None, latency: float
+    ) -> None:
+        remaining = latency - (time.time() - self.latency_origin)
         if not await self._sleep(remaining):
             return self._mark_disconnected()
         created = self.settings.created
         if endpoint == "chat.completions":
-            payload = chat_completion(reply, request.model, created)
+            payload = chat_completion(reply, request, created)
         else:
-            payload = response_object(reply, request.model, created, max_output_tokens=request.max_tokens)
+            payload = response_object(reply, request, created)
         body = json.dumps(payload).encode()
         self.entry.completion_tokens = reply.completion_tokens
         if fault and fault.kind == "stream_drop":  # a plain answer cut in the middle
@@ -191,19 +223,19 @@ class _Exchange:
             self.entry.outcome = "malformed"
         await self._respond(200, body)
 
-    async def _stream(self, endpoint: str, request: GenerationRequest, reply: Reply, fault: Fault | None) -> None:
+    async def _stream(
+        self, endpoint: str, request: GenerationRequest, reply: Reply, fault: Fault | None, delay: float
+    ) -> None:
+        """Send the events one by one: `delay` (the TTFT) before the first, chunk_delay between the others."""
+        created = self.settings.created
+        events: list[StreamEvent]
         if endpoint == "chat.completions":
-            events = [
-                (None, c) for c in chat_chunks(reply, request.model, self.settings.created, request.include_usage)
-            ]
+            events = chat_chunks(reply, request, created)
         else:
-            events = [
-                (e["type"], e) for e in response_events(reply, request.model, self.settings.created, request.max_tokens)
-            ]
-        delay = self._latency(self.settings.ttft)  # before the 200: a bad header still gets its 400
+            events = response_events(reply, request, created)
         await self._start(200, None, content_type="text/event-stream; charset=utf-8")
         cut = fault.after if fault and fault.kind in ("stream_drop", "stream_error") else None
-        for index, (event, data) in enumerate(events):
+        for index, event in enumerate(events):
             if index == cut:
                 if fault and fault.kind == "stream_drop":
                     return await self._abort("dropped")
@@ -211,10 +243,9 @@ class _Exchange:
             if not await self._sleep(delay):
                 return self._mark_disconnected()
             delay = self.settings.chunk_delay
-            await self._send_event(event, data)
+            await self._send_event(event.event, event.data)
             self.entry.chunks_sent += 1
-            if _carries_token(endpoint, data):
-                self.entry.completion_tokens += 1
+            self.entry.completion_tokens += event.tokens
         if endpoint == "chat.completions":
             await self.send({"type": "http.response.body", "body": b"data: [DONE]\n\n", "more_body": True})
         await self.send({"type": "http.response.body", "body": b"", "more_body": False})
@@ -413,12 +444,6 @@ class _Exchange:
         if self.entry.outcome == "disconnected":
             self.entry.client_disconnected = True
         self.entry.finished_at = time.time()
-
-
-def _carries_token(endpoint: str, data: dict[str, Any]) -> bool:
-    if endpoint == "chat.completions":
-        return any(c["delta"].get("content") for c in data.get("choices", []))
-    return data.get("type") == "response.output_text.delta"
 
 
 def _too_large(size: int, limit: int) -> UpstreamError:

@@ -49,14 +49,21 @@ class JournalEntry:
     chunks_sent: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0  # output tokens generated and sent: what would be billed
+    started_at: float | None = None  # when its generation got a slot (see `capacity`); None if it never did
     finished_at: float | None = None
 
     @property
     def duration(self) -> float | None:
         return None if self.finished_at is None else self.finished_at - self.received_at
 
+    @property
+    def queued(self) -> float | None:
+        """Seconds from arrival to the start of its generation: the wait for a slot under a capacity
+        limit, next to nothing without one; None if it never started generating."""
+        return None if self.started_at is None else max(0.0, self.started_at - self.received_at)
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self) | {"duration": self.duration}
+        return asdict(self) | {"duration": self.duration, "queued": self.queued}
 
 
 @dataclass

@@ -1,24 +1,64 @@
 """Validate request bodies the way the OpenAI API does, with its error wording.
 
-Only what the runbook's calls use is checked strictly; unknown fields are accepted
-(OpenAI-compatible clients send many optional ones).
+Every parameter the SDK sends for ``chat.completions.create`` and ``responses.create``
+is checked for type and range; the ones that shape a reply (tools and tool_choice,
+response formats, n, logprobs, stop, token limits, reasoning, previous_response_id,
+instructions...) are turned into a `GenerationRequest`. Parameters that only steer a
+real model's sampling or bookkeeping (temperature, top_p, penalties, seed, user,
+metadata, store, service_tier, prediction...) are validated and, where the real API
+echoes them, echoed; they do not change the seeded text. Unknown fields are accepted,
+as OpenAI-compatible clients send many optional ones. Features nothing here could act
+out (audio, hosted tools, background responses, conversations, stored prompts) are
+refused with a plain "the bundled upstream does not serve ..." message.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import UpstreamError, invalid_type, json_type, missing
+from . import checks
+from .errors import (
+    UpstreamError,
+    invalid_type,
+    json_type,
+    missing,
+    not_served,
+    only_with,
+    out_of_range,
+    unsupported_default_only,
+    unsupported_parameter,
+)
+from .formats import TEXT, OutputFormat, chat_format, require_json_word, responses_format
+from .messages import Conversation, chat_conversation, responses_conversation
+from .models import EFFORTS, effective_effort, family
+from .stored import StoredResponse
+from .tools import Tool, chat_tool_choice, chat_tools, planned_calls, responses_tool_choice, responses_tools
 
-CHAT_ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 RESPONSES_MIN_OUTPUT_TOKENS = 16
+MAX_CHOICES = 128
+MAX_TOP_LOGPROBS = 20
+SERVICE_TIERS = ("auto", "default", "flex", "scale", "priority")
+SUMMARIES = ("auto", "concise", "detailed")
+INCLUDABLE = (
+    "code_interpreter_call.outputs",
+    "computer_call_output.output.image_url",
+    "file_search_call.results",
+    "message.input_image.image_url",
+    "message.output_text.logprobs",
+    "reasoning.encrypted_content",
+    "web_search_call.action.sources",
+    "web_search_call.results",
+)
 JSON_PARSE_MESSAGE = (
     "We could not parse the JSON body of your request. (HINT: This likely means you aren't "
     "using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was "
     "sent was not valid JSON.)"
 )
+
+Lookup = Callable[[str], StoredResponse | None]
 
 
 @dataclass(frozen=True)
@@ -28,15 +68,28 @@ class GenerationRequest:
     model: str
     prompt_text: str  # all input text, for the token count and the seeded reply
     prompt_items: int  # messages or input items, for the token count
-    max_tokens: int | None
+    max_tokens: int | None  # the limit on output tokens, reasoning included
     stream: bool
     include_usage: bool = False
+    n: int = 1
+    tools: tuple[Tool, ...] = ()
+    calls: tuple[Tool, ...] = ()  # the functions the reply calls (see tools.planned_calls)
+    output_format: OutputFormat = TEXT
+    logprobs: bool = False
+    top_logprobs: int = 0
+    stop: tuple[str, ...] = ()
+    reasoning_effort: str | None = None  # None: the reply does not reason
+    reasoning_summary: bool = False
+    encrypted_reasoning: bool = False
+    service_tier: str = "default"
+    store: bool = True
+    echo: Mapping[str, Any] = field(default_factory=dict)  # what a response object repeats of the request
 
 
 def decode_json_object(raw: bytes) -> dict[str, Any]:
-    """Decode a request body that must be a JSON object."""
+    """Decode a request body that must be a JSON object (NaN and Infinity are not JSON)."""
     try:
-        body = json.loads(raw)
+        body = json.loads(raw, parse_constant=_refuse_constant)
     except (ValueError, RecursionError):
         raise UpstreamError(400, JSON_PARSE_MESSAGE) from None
     if not isinstance(body, dict):
@@ -44,58 +97,183 @@ def decode_json_object(raw: bytes) -> dict[str, Any]:
     return body
 
 
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+# --- chat completions ---------------------------------------------------------------------------
+
+
 def parse_chat_request(body: dict[str, Any]) -> GenerationRequest:
     """Validate a ``POST /v1/chat/completions`` body."""
     model = _model(body)
-    messages = body.get("messages")
-    if messages is None:
-        raise missing("messages")
-    if not isinstance(messages, list):
-        raise invalid_type("messages", "an array of objects", messages)
-    if not messages:
-        raise UpstreamError(
-            400,
-            "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.",
-            param="messages",
-            code="empty_array",
-        )
-    texts = [_chat_message_text(message, f"messages[{i}]") for i, message in enumerate(messages)]
+    conversation = chat_conversation(body.get("messages"))
+    prompt_text = "\n".join(conversation.texts)
+    tools = chat_tools(body)
+    choice = chat_tool_choice(body, tools)
+    parallel = checks.boolean(body, "parallel_tool_calls", default=True, nullable=False)
+    output_format = chat_format(body)
+    require_json_word(output_format, prompt_text, api="chat")
     max_tokens = _max_tokens(body, ("max_completion_tokens", "max_tokens"), minimum=1)
-    _number_in(body, "temperature", 0, 2)
-    _number_in(body, "top_p", 0, 1)
-    if body.get("n", 1) != 1:
-        raise UpstreamError(400, "The bundled upstream serves n=1 only.", param="n", code="unsupported_value")
-    stream = _bool(body, "stream")
-    include_usage = False
-    options = body.get("stream_options")
-    if options is not None:
-        if not stream:
-            raise UpstreamError(
-                400,
-                "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
-                param="stream_options",
-                code="invalid_value",
-            )
-        if not isinstance(options, dict):
-            raise invalid_type("stream_options", "an object", options)
-        include_usage = _bool(options, "include_usage", param="stream_options.include_usage")
-    return GenerationRequest(model, "\n".join(texts), len(texts), max_tokens, stream, include_usage)
+    _sampling(body)
+    n = checks.integer(body, "n", minimum=1, maximum=MAX_CHOICES) or 1
+    logprobs, top_logprobs = _chat_logprobs(body)
+    stop = checks.stop_sequences(body)
+    stream = checks.boolean(body, "stream")
+    include_usage = _stream_options(body, stream)
+    effort = checks.choice(body, "reasoning_effort", EFFORTS)
+    _model_rules(model, body, effort_param="reasoning_effort", effort=effort, chat=True)
+    tier = _bookkeeping(body)
+    _not_served_chat(body)
+    return GenerationRequest(
+        model,
+        prompt_text,
+        len(conversation.texts),
+        max_tokens,
+        stream,
+        include_usage,
+        n=n,
+        tools=tools,
+        calls=planned_calls(tools, choice, parallel=parallel, after_tool_result=conversation.ends_with_tool_result),
+        output_format=output_format,
+        logprobs=logprobs,
+        top_logprobs=top_logprobs,
+        stop=stop,
+        reasoning_effort=effective_effort(model, effort),
+        service_tier=tier,
+        store=checks.boolean(body, "store"),
+    )
 
 
-def parse_responses_request(body: dict[str, Any]) -> GenerationRequest:
-    """Validate a ``POST /v1/responses`` body."""
+def _chat_logprobs(body: checks.Body) -> tuple[bool, int]:
+    logprobs = checks.boolean(body, "logprobs")
+    top = checks.integer(body, "top_logprobs", minimum=0, maximum=MAX_TOP_LOGPROBS)
+    if top is not None and not logprobs:
+        raise only_with("top_logprobs", "'logprobs' is enabled")
+    return logprobs, top or 0
+
+
+def _not_served_chat(body: checks.Body) -> None:
+    modalities = checks.string_array(body, "modalities", ("text", "audio"))
+    if "audio" in modalities or body.get("audio") is not None:
+        raise not_served("modalities" if "audio" in modalities else "audio", "audio output")
+    if body.get("function_call") is not None or body.get("functions") is not None:
+        raise not_served("functions", "the deprecated 'functions' and 'function_call' (use 'tools')")
+
+
+# --- responses ------------------------------------------------------------------------------------
+
+
+def parse_responses_request(body: dict[str, Any], lookup: Lookup = lambda _id: None) -> GenerationRequest:
+    """Validate a ``POST /v1/responses`` body; `lookup` finds stored responses by id."""
     model = _model(body)
     if "input" not in body:
         raise missing("input")
-    texts = _responses_input_texts(body["input"])
-    instructions = body.get("instructions")
-    if instructions is not None:
-        if not isinstance(instructions, str):
-            raise invalid_type("instructions", "a string", instructions)
-        texts.insert(0, instructions)
+    previous = _previous_response(body, lookup)
+    conversation = responses_conversation(body["input"], previous.call_ids if previous else ())
+    instructions = checks.string(body, "instructions")
+    texts = _responses_texts(conversation, instructions, previous)
+    prompt_text = "\n".join(texts)
+    output_format, verbosity = responses_format(body)
+    require_json_word(output_format, prompt_text, api="responses")
+    tools = responses_tools(body)
+    choice = responses_tool_choice(body, tools)
+    parallel = checks.boolean(body, "parallel_tool_calls", default=True, nullable=False)
+    most_calls = checks.integer(body, "max_tool_calls", minimum=0)
     max_tokens = _max_tokens(body, ("max_output_tokens",), minimum=RESPONSES_MIN_OUTPUT_TOKENS)
-    _number_in(body, "temperature", 0, 2)
-    return GenerationRequest(model, "\n".join(texts), len(texts), max_tokens, _bool(body, "stream"))
+    temperature, top_p = _sampling(body)
+    reasoning = checks.obj(body, "reasoning") or {}
+    effort = checks.choice(reasoning, "effort", EFFORTS, param="reasoning.effort")
+    summary = checks.choice(reasoning, "summary", SUMMARIES, param="reasoning.summary") or checks.choice(
+        reasoning, "generate_summary", SUMMARIES, param="reasoning.generate_summary"
+    )
+    include = checks.string_array(body, "include", INCLUDABLE)
+    top_logprobs = checks.integer(body, "top_logprobs", minimum=0, maximum=MAX_TOP_LOGPROBS)
+    stream = checks.boolean(body, "stream")
+    _stream_options(body, stream)
+    _model_rules(model, body, effort_param="reasoning.effort", effort=effort, chat=False)
+    tier = _bookkeeping(body)
+    _not_served_responses(body)
+    store = checks.boolean(body, "store", default=True)
+    effective = effective_effort(model, effort)
+    echo = {
+        "instructions": instructions,
+        "max_output_tokens": max_tokens,
+        "max_tool_calls": most_calls,
+        "metadata": checks.metadata(body) or {},
+        "parallel_tool_calls": parallel,
+        "previous_response_id": previous.id if previous else None,
+        "prompt_cache_key": body.get("prompt_cache_key"),
+        "reasoning": {"effort": effective, "summary": summary if effective else None},
+        "safety_identifier": body.get("safety_identifier"),
+        "service_tier": tier,
+        "store": store,
+        "temperature": 1.0 if temperature is None else temperature,
+        "text": {"format": output_format.echo(), "verbosity": verbosity},
+        "tool_choice": choice.echo,
+        "tools": [tool.echo() for tool in tools],
+        "top_logprobs": top_logprobs or 0,
+        "top_p": 1.0 if top_p is None else top_p,
+        "truncation": checks.choice(body, "truncation", ("auto", "disabled")) or "disabled",
+        "user": body.get("user"),
+    }
+    calls = planned_calls(
+        tools, choice, parallel=parallel, after_tool_result=conversation.ends_with_tool_result, most=most_calls
+    )
+    return GenerationRequest(
+        model,
+        prompt_text,
+        len(texts) + (previous.prompt_items if previous else 0),
+        max_tokens,
+        stream,
+        tools=tools,
+        calls=calls,
+        output_format=output_format,
+        logprobs="message.output_text.logprobs" in include,
+        top_logprobs=top_logprobs or 0,
+        reasoning_effort=effective,
+        reasoning_summary=summary is not None and effective is not None,
+        encrypted_reasoning="reasoning.encrypted_content" in include,
+        service_tier=tier,
+        store=store,
+        echo=echo,
+    )
+
+
+def _previous_response(body: checks.Body, lookup: Lookup) -> StoredResponse | None:
+    response_id = checks.string(body, "previous_response_id")
+    if response_id is None:
+        return None
+    found = lookup(response_id)
+    if found is None:
+        raise UpstreamError(
+            400,
+            f"Previous response with id '{response_id}' not found.",
+            param="previous_response_id",
+            code="previous_response_not_found",
+        )
+    return found
+
+
+def _responses_texts(
+    conversation: Conversation, instructions: str | None, previous: StoredResponse | None
+) -> list[str]:
+    """What the model reads: the previous exchange (billed again as input), instructions, the input."""
+    texts = [previous.prompt_text, previous.output_text] if previous else []
+    if instructions is not None:
+        texts.append(instructions)
+    return texts + list(conversation.texts)
+
+
+def _not_served_responses(body: checks.Body) -> None:
+    if checks.boolean(body, "background"):
+        raise not_served("background", "background responses")
+    for name, what in (("conversation", "conversations"), ("prompt", "stored prompts")):
+        if body.get(name) is not None:
+            raise not_served(name, what)
+
+
+# --- shared -------------------------------------------------------------------------------------------
 
 
 def _model(body: dict[str, Any]) -> str:
@@ -107,115 +285,67 @@ def _model(body: dict[str, Any]) -> str:
     return model
 
 
-def _chat_message_text(message: Any, param: str) -> str:
-    if not isinstance(message, dict):
-        raise invalid_type(param, "an object", message)
-    role = message.get("role")
-    if role is None:
-        raise missing(f"{param}.role")
-    if role not in CHAT_ROLES:
-        supported = ", ".join(f"'{r}'" for r in CHAT_ROLES[:-1]) + f", and '{CHAT_ROLES[-1]}'"
-        raise UpstreamError(
-            400,
-            f"Invalid value: {json.dumps(role)}. Supported values are: {supported}.",
-            param=f"{param}.role",
-            code="invalid_value",
-        )
-    content = message.get("content")
-    if content is None:
-        if role == "assistant":  # an assistant turn may carry only tool calls
-            return ""
-        raise missing(f"{param}.content")
-    return _content_text(content, f"{param}.content", part_type="text")
-
-
-def _responses_input_texts(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if not isinstance(value, list):
-        raise invalid_type("input", "a string or an array of input items", value)
-    if not value:
-        raise UpstreamError(400, "Invalid 'input': empty array.", param="input", code="empty_array")
-    texts = []
-    for i, item in enumerate(value):
-        param = f"input[{i}]"
-        if not isinstance(item, dict):
-            raise invalid_type(param, "an object", item)
-        if item.get("role") not in ("user", "assistant", "system", "developer"):
-            raise UpstreamError(
-                400,
-                f"Invalid value for '{param}.role': expected 'user', 'assistant', 'system' or 'developer'.",
-                param=f"{param}.role",
-                code="invalid_value",
-            )
-        if "content" not in item:
-            raise missing(f"{param}.content")
-        texts.append(_content_text(item["content"], f"{param}.content", part_type="input_text"))
-    return texts
-
-
-def _content_text(content: Any, param: str, *, part_type: str) -> str:
-    if isinstance(content, str):
-        return content
-    if not isinstance(content, list):
-        raise invalid_type(param, "a string or an array of content parts", content)
-    texts = []
-    for j, part in enumerate(content):
-        part_param = f"{param}[{j}]"
-        if not isinstance(part, dict):
-            raise invalid_type(part_param, "an object", part)
-        text = part.get("text")
-        if part.get("type") not in (part_type, "text", "output_text"):
-            raise UpstreamError(
-                400,
-                f"Invalid value for '{part_param}.type': the bundled upstream accepts text parts only.",
-                param=f"{part_param}.type",
-                code="invalid_value",
-            )
-        if not isinstance(text, str):
-            raise invalid_type(f"{part_param}.text", "a string", text)
-        texts.append(text)
-    return "\n".join(texts)
-
-
-def _max_tokens(body: dict[str, Any], names: tuple[str, ...], *, minimum: int) -> int | None:
+def _max_tokens(body: checks.Body, names: tuple[str, ...], *, minimum: int) -> int | None:
+    """The first of `names` that is set (``max_completion_tokens`` wins over ``max_tokens``)."""
     for name in names:
-        value = body.get(name)
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise invalid_type(name, "an integer", value)
-        if value < minimum:
-            raise UpstreamError(
-                400,
-                f"Invalid '{name}': integer below minimum value. Expected a value >= {minimum}, "
-                f"but got {value} instead.",
-                param=name,
-                code="integer_below_min_value",
-            )
-        return value
+        value = checks.integer(body, name, minimum=minimum)
+        if value is not None:
+            return value
     return None
 
 
-def _number_in(body: dict[str, Any], name: str, low: float, high: float) -> None:
-    value = body.get(name)
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise invalid_type(name, "a number", value)
-    if not low <= value <= high:
-        raise UpstreamError(
-            400,
-            f"Invalid '{name}': expected a value between {low} and {high}, but got {value} instead.",
-            param=name,
-            code="invalid_value",
-        )
+def _sampling(body: checks.Body) -> tuple[float | None, float | None]:
+    """Sampling parameters: checked, and they do not change the seeded text. Returns temperature, top_p."""
+    temperature = checks.number(body, "temperature", low=0, high=2)
+    top_p = checks.number(body, "top_p", low=0, high=1)
+    for name in ("frequency_penalty", "presence_penalty"):
+        checks.number(body, name, low=-2, high=2)
+    checks.integer(body, "seed")
+    for token, bias in (checks.obj(body, "logit_bias") or {}).items():
+        if isinstance(bias, bool) or not isinstance(bias, (int, float)):
+            raise invalid_type(f"logit_bias.{token}", "a number", bias)
+        if not -100 <= bias <= 100:
+            raise out_of_range(f"logit_bias.{token}", bias, minimum=-100, maximum=100, kind="decimal")
+    return temperature, top_p
 
 
-def _bool(body: dict[str, Any], name: str, *, param: str | None = None) -> bool:
-    value = body.get(name, False)
-    if value is None:
+def _bookkeeping(body: checks.Body) -> str:
+    """Fields for the caller's own records: checked; returns the service tier a reply reports."""
+    for name in ("user", "safety_identifier", "prompt_cache_key"):
+        checks.string(body, name)
+    checks.metadata(body)
+    checks.boolean(body, "store", default=True)
+    checks.choice(body, "prompt_cache_retention", ("in_memory", "24h"))
+    checks.choice(body, "verbosity", ("low", "medium", "high"))
+    tier = checks.choice(body, "service_tier", SERVICE_TIERS) or "auto"
+    return "default" if tier == "auto" else tier
+
+
+def _stream_options(body: checks.Body, stream: bool) -> bool:
+    """``stream_options`` (only with ``stream``); returns ``include_usage``."""
+    options = body.get("stream_options")
+    if options is None:
         return False
-    if not isinstance(value, bool):
-        raise invalid_type(param or name, "a boolean", value)
-    return value
+    if not stream:
+        raise only_with("stream_options", "'stream' is enabled", code="invalid_value")
+    if not isinstance(options, dict):
+        raise invalid_type("stream_options", "an object", options)
+    checks.boolean(options, "include_obfuscation", param="stream_options.include_obfuscation")
+    return checks.boolean(options, "include_usage", param="stream_options.include_usage")
+
+
+def _model_rules(model: str, body: checks.Body, *, effort_param: str, effort: str | None, chat: bool) -> None:
+    """What a model family refuses (see `models`), with the real API's messages."""
+    kind = family(model)
+    if kind == "classic" and effort is not None:
+        raise unsupported_parameter(effort_param)
+    if kind != "reasoning":
+        return
+    if chat and body.get("max_tokens") is not None:
+        raise unsupported_parameter("max_tokens")
+    if chat and body.get("stop") is not None:
+        raise unsupported_parameter("stop")
+    for name in ("temperature", "top_p"):
+        value = body.get(name)
+        if value is not None and value != 1:
+            raise unsupported_default_only(name, value) if chat else unsupported_parameter(name)

@@ -25,6 +25,11 @@ class UpstreamSettings(BaseSettings):
     )
     max_body_bytes: int = Field(1_048_576, ge=1, description="larger request bodies get 413")
     max_hang: float = Field(300.0, ge=0, description="upper bound of the 'hang' fault, in seconds")
+    capacity: int | None = Field(
+        None,
+        ge=1,
+        description="generations in progress at once; more wait their turn (queued, not refused); unset: no limit",
+    )
     created: int = Field(
         1_767_225_600, description="the fixed 'created' timestamp of replies, for reproducible outputs"
     )

@@ -11,6 +11,7 @@ What notebook cells import (top level, one job each):
 - `threads`: AnyIO's limiter, the default executor, OS threads and memory;
 - `isolated`: run code in a fresh interpreter or kernel, where a notebook's loop cannot;
 - `loop_demos`: notebook 05's demonstrations (run through `isolated`);
+- `reproduce`: notebook 01's harness: CPython's error texts per version, the target and its services;
 - `outcomes`: what a call did, as one line: a status, a result, or the exception and where;
 - `fanout`: call a service many times, a few at a time, and keep every reply;
 - `upstream_calls`: what the bundled upstream received while a cell ran;

@@ -48,6 +48,14 @@ def build_parser(defaults: UpstreamSettings) -> argparse.ArgumentParser:
     parser.add_argument(
         "--seed", type=int, default=defaults.seed, help="seed of replies and ids (default: %(default)s)"
     )
+    parser.add_argument(
+        "--capacity",
+        type=int,
+        default=defaults.capacity,
+        metavar="N",
+        help="at most N generations in progress at once; more wait their turn (queued, not refused), and a queued "
+        "request's latency runs from its turn (default: $UPSTREAM_CAPACITY, else no limit)",
+    )
     parser.add_argument("--fault", default=defaults.fault, help="a fault applied to every request (default: none)")
     parser.add_argument(
         "--api-key",
@@ -78,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         "reply_tokens": args.reply_tokens,
         "seed": args.seed,
         "fault": args.fault,
+        "capacity": args.capacity,
     }
     if args.api_key is not None:
         overrides["api_key"] = args.api_key

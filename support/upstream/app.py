@@ -91,6 +91,7 @@ class _Exchange:
         self._watcher: asyncio.Task[None] | None = None
         self.response_started = False
         self.latency_origin = self.entry.received_at  # a queued request's latency runs from its turn
+        self.holds_slot = False
 
     # --- routing ----------------------------------------------------------------------
 
@@ -128,16 +129,18 @@ class _Exchange:
             return
         if not await self._take_turn():
             return self._mark_disconnected()
-        try:
-            await self._generate(endpoint, request, fault, delay)
-        finally:
-            self.app.gate.leave()
+        await self._generate(endpoint, request, fault, delay)
 
     async def _take_turn(self) -> bool:
-        """Wait for a generation slot (see `capacity`); False if the client left while queued."""
+        """Wait for a generation slot (see `capacity`); False if the client left while queued.
+
+        The slot is given back in `finish`, after the journal records the end, so the journal
+        never shows more generations at once than the capacity.
+        """
         turn = await self.app.gate.enter(self.disconnected)
         if turn is Turn.LEFT:
             return False
+        self.holds_slot = True
         self.entry.started_at = time.time()
         if turn is Turn.AFTER_WAITING:
             self.latency_origin = self.entry.started_at
@@ -444,6 +447,9 @@ class _Exchange:
         if self.entry.outcome == "disconnected":
             self.entry.client_disconnected = True
         self.entry.finished_at = time.time()
+        if self.holds_slot:
+            self.holds_slot = False
+            self.app.gate.leave()
 
 
 def _too_large(size: int, limit: int) -> UpstreamError:

@@ -112,6 +112,13 @@ def parse_chat_request(body: dict[str, Any]) -> GenerationRequest:
     tools = chat_tools(body)
     choice = chat_tool_choice(body, tools)
     parallel = checks.boolean(body, "parallel_tool_calls", default=True, nullable=False)
+    if "parallel_tool_calls" in body and not tools:
+        raise UpstreamError(
+            400,
+            "Invalid value for 'parallel_tool_calls': 'parallel_tool_calls' is only allowed when 'tools' are "
+            "specified.",
+            param="parallel_tool_calls",
+        )
     output_format = chat_format(body)
     require_json_word(output_format, prompt_text, api="chat")
     max_tokens = _max_tokens(body, ("max_completion_tokens", "max_tokens"), minimum=1)

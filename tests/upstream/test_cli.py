@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import os
 import re
 import signal
@@ -10,8 +12,9 @@ import subprocess
 import sys
 import time
 
+import httpx
 import pytest
-from openai import OpenAI
+from openai import AsyncOpenAI, OpenAI
 
 from support.upstream.faults import KINDS
 from tests.conftest import ROOT, cli_error_line
@@ -45,11 +48,13 @@ def test_help_lists_the_fault_kinds() -> None:
     assert result.stdout.startswith("usage: python -m support.upstream")
     for kind in KINDS:
         assert kind in result.stdout
-    for option in ("--port", "--latency", "--fault", "--api-key", "--seed", "x-upstream-fault"):
+    for option in ("--port", "--latency", "--fault", "--api-key", "--seed", "--capacity", "x-upstream-fault"):
         assert option in result.stdout
+    assert "more wait their turn (queued, not refused)" in " ".join(result.stdout.split())
 
 
-def start_cli() -> tuple[subprocess.Popen[str], str]:
+def start_cli(*extra: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], str]:
+    """Start the CLI on a free port (fast replies; `extra` options last, so they win) and read its banner."""
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -65,9 +70,10 @@ def start_cli() -> tuple[subprocess.Popen[str], str]:
             "0",
             "--log-level",
             "info",
+            *extra,
         ],
         cwd=ROOT,
-        env=clean_env(),
+        env=env or clean_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -140,3 +146,48 @@ def test_negative_latency_exits_2() -> None:
 def test_invalid_environment_exits_2() -> None:
     error = cli_error_line(run_cli("--port", "0", env=clean_env(UPSTREAM_LATENCY="abc")), PROG)
     assert error.startswith(f"{PROG}: error: invalid environment variable: UPSTREAM_LATENCY: "), error
+
+
+def stop_cli(proc: subprocess.Popen[str]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        proc.wait(timeout=5)
+    proc.stdout.close()  # type: ignore[union-attr]
+    proc.stderr.close()  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("how", ["option", "environment"])
+def test_capacity_queues_generations(how: str) -> None:
+    """Capacity 1, latency 0.25 s: three concurrent calls take three latencies and never overlap."""
+    if how == "option":
+        proc, base_url = start_cli("--latency", "0.25", "--capacity", "1")
+    else:
+        proc, base_url = start_cli("--latency", "0.25", env=clean_env(UPSTREAM_CAPACITY="1"))
+
+    async def three_calls() -> float:
+        async with AsyncOpenAI(base_url=base_url, api_key="k", max_retries=0) as client:
+            started = time.monotonic()
+            calls = [
+                client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+                for _ in range(3)
+            ]
+            await asyncio.gather(*calls)
+            return time.monotonic() - started
+
+    try:
+        elapsed = asyncio.run(three_calls())
+        entries = httpx.get(base_url.removesuffix("/v1") + "/_upstream/journal", timeout=5).json()["entries"]
+    finally:
+        stop_cli(proc)
+    assert 0.75 <= elapsed < 1.2, elapsed
+    spans = sorted((e["started_at"], e["finished_at"]) for e in entries)
+    assert len(spans) == 3 and all(e["outcome"] == "ok" for e in entries)
+    assert all(later[0] >= earlier[1] for earlier, later in itertools.pairwise(spans))  # one at a time
+    assert sorted(round(e["queued"] / 0.25) for e in entries) == [0, 1, 2]
+
+
+def test_invalid_capacity_exits_2() -> None:
+    error = cli_error_line(run_cli("--port", "0", "--capacity", "0"), PROG)
+    assert "--capacity: Input should be greater than or equal to 1" in error, error
+    error = cli_error_line(run_cli("--port", "0", env=clean_env(UPSTREAM_CAPACITY="many")), PROG)
+    assert error.startswith(f"{PROG}: error: invalid environment variable: UPSTREAM_CAPACITY: "), error

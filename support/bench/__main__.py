@@ -20,7 +20,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m support.bench",
         description="Drive every pattern's service with the same closed-loop load against the bundled upstream "
-        "(each in its own process) and write results.json, results.md and PNG plots.",
+        "(each in its own process), or against a running server with --base-url, and write results.json, "
+        "results.md and PNG plots.",
         epilog="Patterns: " + "; ".join(f"{p.name} = {p.title}" for p in PATTERNS.values()),
     )
     defaults = Config()
@@ -62,6 +63,20 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="rounds of the side-by-side CPU comparison of the SDK's transports, 0 to skip (default: %(default)s)",
     )
+    parser.add_argument("--model", default=defaults.model, help="the model every call asks for (default: %(default)s)")
+    parser.add_argument(
+        "--base-url",
+        default=None,
+        metavar="URL",
+        help="an OpenAI-compatible server that is already running (ends in /v1), instead of the bundled upstream; "
+        "every request is a real call to it (billed, on a paid API); --latency is then unused",
+    )
+    parser.add_argument(
+        "--api-key-env",
+        default="OPENAI_API_KEY",
+        metavar="NAME",
+        help="with --base-url: the environment variable holding its key (default: %(default)s)",
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default: %(default)s)")
     return parser
 
@@ -84,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
         patterns=patterns,
         streams=args.streams,
         transport_rounds=args.transport_rounds,
+        model=args.model,
+        upstream_url=args.base_url,
+        upstream_key_env=args.api_key_env if args.base_url else None,
     )
     started = time.perf_counter()
     try:

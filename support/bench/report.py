@@ -9,12 +9,14 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from ..tables import text_table
 from .errors import BenchError
 from .loadgen import ideal_throughput
 from .run import BenchResult
 
-# What the hardened service aims for at 0.5 s upstream latency and 100 clients.
+# What the hardened service aims for, under the load TARGET_LOAD describes.
 HARDENED_TARGETS = {"vs_upstream": 0.90, "added_p99_ms": 50.0, "lag_p99_ms": 10.0}
+TARGET_LOAD = {"latency_s": 0.5, "concurrency": 100}  # the bundled upstream's latency, clients at once
 
 
 def _pyplot() -> ModuleType:
@@ -37,9 +39,9 @@ def table(result: BenchResult) -> str:
     """One Markdown row per pattern and concurrency level."""
     header = (
         "| pattern | C | ok req/s | vs upstream | added p50 ms | added p99 ms | errors | unfinished | upstream calls "
-        "| loop lag p99 ms | lag max ms | peak RSS MiB | service CPU ms/req | CPU stall |"
+        "| peak in flight | loop lag p99 ms | lag max ms | peak RSS MiB | service CPU ms/req | CPU stall |"
     )
-    lines = [header, "|" + "|".join(["---"] * 14) + "|"]
+    lines = [header, "|" + "|".join(["---"] * 15) + "|"]
     for row in result.to_dict()["rows"]:
         lag = row["lag_ms"] or {}
         lines.append(
@@ -54,7 +56,8 @@ def table(result: BenchResult) -> str:
                     _fmt(row["added_p99_ms"], ".0f"),
                     str(row["errors"]),
                     str(row["unfinished"]),
-                    str(row["upstream_requests"]),
+                    _fmt(row["upstream_requests"], "d"),
+                    _fmt(row["upstream_peak_in_flight"], "d"),
                     "no answer" if row["unresponsive"] else _fmt(lag.get("p99"), ".1f"),
                     "no answer" if row["unresponsive"] else _fmt(lag.get("max"), ".0f"),
                     _fmt(row["peak_rss_mib"], ".0f"),
@@ -77,7 +80,7 @@ def headline(result: BenchResult, concurrency: int | None = None) -> str:
     rows = {row["pattern"]: row for row in result.to_dict()["rows"] if row["concurrency"] == level}
     lines = []
     if (ceiling := rows.get("upstream")) is not None:
-        ideal = ideal_throughput(level, result.config.latency_s)
+        ideal = ideal_throughput(level, result.latency_s)
         lines.append(
             f"upstream alone at C={level}: {ceiling['ok_throughput_rps']:.1f} req/s = "
             f"{ceiling['ok_throughput_rps'] / ideal:.0%} of the ideal {ideal:.0f}"
@@ -100,6 +103,45 @@ def headline(result: BenchResult, concurrency: int | None = None) -> str:
     return "\n".join(lines)
 
 
+def target_table(result: BenchResult, concurrency: int | None = None) -> str:
+    """Every pattern at one level (the highest by default) against `HARDENED_TARGETS`: its
+    figure and whether it met the target in this run (the upstream alone is the reference).
+    A loop that could not answer its stats route missed the lag target."""
+    level = concurrency or max(result.config.levels)
+    t = HARDENED_TARGETS
+    rows = [
+        [
+            f"pattern at C={level}",
+            f"vs upstream >= {t['vs_upstream']:.0%}",
+            f"added p99 <= {t['added_p99_ms']:.0f} ms",
+            f"loop lag p99 <= {t['lag_p99_ms']:.0f} ms",
+        ]
+    ]
+    for row in result.to_dict()["rows"]:
+        if row["concurrency"] != level or row["pattern"] == "upstream":
+            continue
+        lag = (
+            "no answer: missed" if row["unresponsive"] else _verdict((row["lag_ms"] or {}).get("p99"), t["lag_p99_ms"])
+        )
+        rows.append(
+            [
+                row["title"],
+                _verdict(row["vs_upstream"].get("throughput"), t["vs_upstream"], ".0%", at_least=True),
+                _verdict(row["added_p99_ms"], t["added_p99_ms"], ".0f"),
+                lag,
+            ]
+        )
+    return text_table(rows, rule=True)
+
+
+def _verdict(value: float | None, target: float, spec: str = ".1f", *, at_least: bool = False) -> str:
+    """``"72%: missed"``; ``-`` when there is no figure."""
+    if value is None or math.isnan(value):
+        return "-"
+    met = value >= target if at_least else value <= target
+    return f"{format(value, spec)}: {'met' if met else 'missed'}"
+
+
 def plot_throughput(result: BenchResult, path: Path) -> None:
     rows = result.to_dict()["rows"]
     plt = _pyplot()
@@ -119,7 +161,7 @@ def plot_throughput(result: BenchResult, path: Path) -> None:
         xscale="log",
         xlabel="concurrent clients",
         ylabel="successful requests / s",
-        title=f"Throughput at {result.config.latency_s} s upstream latency",
+        title=f"Throughput at {result.latency_s:.3g} s upstream latency",
     )
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8, loc="upper left")
@@ -137,7 +179,7 @@ def plot_latency(result: BenchResult, path: Path, concurrency: int | None = None
     data = [[x * 1000 for x in r.load.latencies_s] or [math.nan] for r in rows]
     ax.boxplot(data, orientation="horizontal", whis=(1, 99), showfliers=False)
     ax.set_yticks(range(1, len(rows) + 1), [r.title for r in rows], fontsize=8)
-    ax.axvline(result.config.latency_s * 1000, color="grey", linestyle=":", label="upstream latency")
+    ax.axvline(result.latency_s * 1000, color="grey", linestyle=":", label="upstream latency")
     ax.set(
         xscale="log",
         xlabel="latency, ms (box: p25-p75, whiskers: p1-p99)",

@@ -2,15 +2,24 @@
 
 For each pattern and concurrency level: reset the service's counters, clear the
 upstream's journal, run the closed-loop load, then read the service's loop lag and peak
-RSS and count the requests the upstream received. The upstream alone runs first, under
-the same load, as the ceiling every ratio is taken against.
+RSS and, from the journal, the calls the upstream received and how many were open at
+once. The upstream alone runs first, under the same load, as the ceiling every ratio is
+taken against.
+
+With ``Config.upstream_url`` the upstream is a server that is already running (any
+OpenAI-compatible one, its key in the variable ``Config.upstream_key_env``): the services
+call it, the upstream-alone rows measure it, and the ratios and added latencies are
+taken against its latency as measured at the start. Such a server keeps no journal the
+benchmark may rely on, so its rows have no upstream counts and no upstream CPU.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
+import os
 import resource
+import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -20,6 +29,8 @@ from typing import Any
 import aiohttp
 
 from . import eventloop
+from .errors import BenchError
+from .inflight import UpstreamView, view_of_journal
 from .loadgen import LoadResult, RequestSpec, ideal_throughput, new_session, run_load
 from .patterns import PATTERNS, Pattern
 from .processes import start_upstream
@@ -42,6 +53,11 @@ class Config:
     stream_chunk_delay_s: float = 0.5  # slow on purpose: the test is about holding connections
     stream_tokens: int = 16
     transport_rounds: int = 5  # rounds of the side-by-side transport comparison (0: skip)
+    transport_calls: int = 200  # calls per transport and round
+    transport_concurrency: int = 50  # of those, in flight at once (also the pool size whose checks are counted)
+    model: str = "gpt-4o-mini"  # what every service and the upstream-alone rows ask for
+    upstream_url: str | None = None  # None: start the bundled upstream; else a running server (ends in /v1)
+    upstream_key_env: str | None = None  # with upstream_url: the NAME of the variable holding its key
 
 
 @dataclass
@@ -51,13 +67,14 @@ class Row:
     workers: int
     concurrency: int
     load: LoadResult
-    upstream_requests: int  # what the upstream received during the level: sent, and billed
+    upstream_requests: int | None  # what the upstream received during the level (None: no journal)
     lag_ms: dict[str, float] = field(default_factory=dict)  # the service's event loop (worst worker)
     peak_rss_mib: float = math.nan
     service_cpu_ms: float = math.nan  # CPU per completed request: the service's processes
     upstream_cpu_ms: float = math.nan  # and the upstream's
     unresponsive: bool = False  # after the window, the service could not answer its stats route in time
     cpu_stall_pct: float = math.nan  # share of the window some task on the machine waited for a CPU (Linux PSI)
+    upstream_peak: int | None = None  # the most calls open at the upstream at one instant (None: no journal)
 
     def to_dict(self, latency_s: float, ceiling: LoadResult | None) -> dict[str, Any]:
         load = self.load
@@ -72,6 +89,7 @@ class Row:
             "ideal_rps": ideal_throughput(self.concurrency, latency_s),
             **added,
             "upstream_requests": self.upstream_requests,
+            "upstream_peak_in_flight": self.upstream_peak,
             "lag_ms": self.lag_ms,
             "unresponsive": self.unresponsive,
             "cpu_stall_pct": self.cpu_stall_pct,
@@ -94,20 +112,27 @@ def _ratios(row: Row, ceiling: LoadResult | None) -> dict[str, float | None]:
 
 
 class _Control:
-    """The service's and the upstream's counters, reached over HTTP."""
+    """The service's and the upstream's counters, reached over HTTP; without a bundled
+    upstream (`upstream_pid` None) there is no journal and no upstream CPU to read."""
 
-    def __init__(self, session: aiohttp.ClientSession, upstream_url: str, upstream_pid: int) -> None:
+    def __init__(self, session: aiohttp.ClientSession, upstream_url: str, upstream_pid: int | None) -> None:
         self.session = session
         self.upstream_pid = upstream_pid
-        self.journal_url = upstream_url.removesuffix("/v1") + "/_upstream/journal"
+        self.journal_url = upstream_url.removesuffix("/v1") + "/_upstream/journal" if upstream_pid else None
 
     async def clear_journal(self) -> None:
-        async with self.session.delete(self.journal_url) as response:
-            response.raise_for_status()
+        if self.journal_url is not None:
+            async with self.session.delete(self.journal_url) as response:
+                response.raise_for_status()
 
-    async def upstream_requests(self) -> int:
+    async def upstream_view(self) -> UpstreamView | None:
+        if self.journal_url is None:
+            return None
         async with self.session.get(self.journal_url) as response:
-            return len((await response.json())["entries"])
+            return view_of_journal((await response.json())["entries"])
+
+    def upstream_cpu_seconds(self) -> float:
+        return math.nan if self.upstream_pid is None else cpu_seconds(self.upstream_pid)
 
     async def each_worker(
         self, service: Service, method: str, path: str, timeout_s: float = 3.0
@@ -142,15 +167,17 @@ async def run_level(
         await control.each_worker(service, "POST", "/_bench/reset", timeout_s=60)
         service.reset_peak_rss()
     await control.clear_journal()
-    cpu_before = (service.cpu_seconds() if service else math.nan, cpu_seconds(control.upstream_pid))
+    cpu_before = (service.cpu_seconds() if service else math.nan, control.upstream_cpu_seconds())
     stall_before, started = cpu_stall_seconds(), time.perf_counter()
     load = await run_load(
         spec, concurrency=concurrency, n_requests=n_requests, window_s=config.window_s, session=session
     )
-    cpu_used = (service.cpu_seconds() if service else math.nan, cpu_seconds(control.upstream_pid))
+    cpu_used = (service.cpu_seconds() if service else math.nan, control.upstream_cpu_seconds())
     stall_pct = 100 * (cpu_stall_seconds() - stall_before) / (time.perf_counter() - started)
     await asyncio.sleep(0.2)  # let calls cut by the window reach the upstream's journal
-    row = Row(pattern.name, pattern.title, pattern.workers, concurrency, load, await control.upstream_requests())
+    seen = await control.upstream_view()
+    row = Row(pattern.name, pattern.title, pattern.workers, concurrency, load, seen.requests if seen else None)
+    row.upstream_peak = seen.peak_in_flight if seen else None
     per_request = 1000 / max(1, load.completed)
     row.service_cpu_ms = (cpu_used[0] - cpu_before[0]) * per_request
     row.upstream_cpu_ms = (cpu_used[1] - cpu_before[1]) * per_request
@@ -166,7 +193,12 @@ async def run_level(
 
 
 async def run_pattern(
-    pattern: Pattern, upstream_url: str, config: Config, control: _Control, report: Callable[[str], None]
+    pattern: Pattern,
+    upstream_url: str,
+    config: Config,
+    control: _Control,
+    report: Callable[[str], None],
+    upstream_key: str = UPSTREAM_KEY,
 ) -> list[Row]:
     rows: list[Row] = []
     service: Service | None = None
@@ -174,10 +206,10 @@ async def run_pattern(
         for concurrency in config.levels:
             started = time.perf_counter()
             if pattern.app is not None and service is None:
-                service = start_service(pattern, upstream_url)
+                service = start_service(pattern, upstream_url, api_key=upstream_key, model=config.model)
             if service is None:  # the upstream alone
-                target_url, headers = upstream_url + "/chat/completions", {"Authorization": f"Bearer {UPSTREAM_KEY}"}
-                body: dict[str, Any] = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+                target_url, headers = upstream_url + "/chat/completions", {"Authorization": f"Bearer {upstream_key}"}
+                body: dict[str, Any] = _plain_call(config.model)
             else:
                 target_url, headers, body = service.base_url + pattern.path, pattern.headers, pattern.body
             loaded = Pattern(
@@ -211,6 +243,18 @@ class BenchResult:
     streams: StreamsResult | None
     transports: TransportComparison | None
     elapsed_s: float
+    measured_latency_s: float = math.nan  # median of plain calls, one at a time, before the patterns ran
+
+    @property
+    def bundled(self) -> bool:
+        """True when the benchmark started the bundled upstream (a journal, a known latency)."""
+        return self.config.upstream_url is None
+
+    @property
+    def latency_s(self) -> float:
+        """The upstream's latency the ratios and added latencies are taken against: the
+        bundled upstream's setting, or the running server's as measured."""
+        return self.config.latency_s if self.bundled else self.measured_latency_s
 
     def ceiling(self, concurrency: int) -> LoadResult | None:
         return next((r.load for r in self.rows if r.pattern == "upstream" and r.concurrency == concurrency), None)
@@ -218,57 +262,111 @@ class BenchResult:
     def to_dict(self) -> dict[str, Any]:
         return {
             "config": self.config.__dict__,
-            "rows": [r.to_dict(self.config.latency_s, self.ceiling(r.concurrency)) for r in self.rows],
+            "upstream": {"bundled": self.bundled, "latency_s": self.latency_s, "measured_s": self.measured_latency_s},
+            "rows": [r.to_dict(self.latency_s, self.ceiling(r.concurrency)) for r in self.rows],
             "streams": None if self.streams is None else self.streams.to_dict(),
             "transports": None if self.transports is None else self.transports.to_dict(),
             "elapsed_s": self.elapsed_s,
         }
 
 
+def _plain_call(model: str) -> dict[str, Any]:
+    return {"model": model, "messages": [{"role": "user", "content": "hi"}]}
+
+
+def _upstream_key(config: Config) -> str:
+    if config.upstream_url is None:
+        return UPSTREAM_KEY
+    if not config.upstream_key_env or not (key := os.environ.get(config.upstream_key_env, "").strip()):
+        raise BenchError(f"the upstream's key must be in ${config.upstream_key_env}, which is missing or empty")
+    return key
+
+
+def _bundled_models(model: str) -> tuple[str, ...]:
+    """``--models`` for a bundled upstream that serves `model`, the one every call asks for."""
+    return ("--models", model)
+
+
+async def measure_latency(
+    session: aiohttp.ClientSession, upstream_url: str, key: str, model: str, calls: int = 5
+) -> float:
+    """The median time of `calls` plain chat completions, one at a time (after one that opens the connection)."""
+    spec = RequestSpec(
+        "POST", upstream_url + "/chat/completions", json=_plain_call(model), headers={"Authorization": f"Bearer {key}"}
+    )
+    load = await run_load(spec, concurrency=1, n_requests=calls + 1, session=session)
+    if load.errors:
+        raise BenchError(f"the upstream at {upstream_url} answered {dict(load.statuses)} to plain calls")
+    return statistics.median(load.latencies_s[1:])
+
+
 async def _run(config: Config, report: Callable[[str], None]) -> BenchResult:
     started = time.perf_counter()
-    upstream = start_upstream(
-        latency_s=config.latency_s, ttft_s=config.stream_ttft_s, chunk_delay_s=config.stream_chunk_delay_s
-    )
-    upstream_url = upstream.base_url
+    key = _upstream_key(config)
+    upstream = None
+    if config.upstream_url is None:
+        upstream = start_upstream(
+            latency_s=config.latency_s,
+            ttft_s=config.stream_ttft_s,
+            chunk_delay_s=config.stream_chunk_delay_s,
+            extra_args=_bundled_models(config.model),
+        )
+    upstream_url = upstream.base_url if upstream is not None else str(config.upstream_url)
     rows: list[Row] = []
     streams, transports = None, None
     try:
         async with new_session() as session:
-            control = _Control(session, upstream_url, upstream.pid)
+            measured = await measure_latency(session, upstream_url, key, config.model)
+            report(
+                f"upstream         {'bundled' if upstream else upstream_url}: {measured * 1000:.0f} ms per plain call"
+            )
+            control = _Control(session, upstream_url, upstream.pid if upstream is not None else None)
             order = ["upstream"] + [name for name in config.patterns if name != "upstream"]
             for name in order:
-                rows += await run_pattern(PATTERNS[name], upstream_url, config, control, report)
+                rows += await run_pattern(PATTERNS[name], upstream_url, config, control, report, key)
             if config.transport_rounds:
-                transports = await compare_transports(upstream_url, rounds=config.transport_rounds)
+                transports = await compare_transports(
+                    upstream_url,
+                    rounds=config.transport_rounds,
+                    calls=config.transport_calls,
+                    concurrency=config.transport_concurrency,
+                    api_key=key,
+                    model=config.model,
+                )
                 report(
                     f"transports       CPU per SDK call, median of {config.transport_rounds} rounds: "
                     f"httpx {transports.median_ms('httpx'):.2f} ms, aiohttp {transports.median_ms('aiohttp'):.2f} ms"
                 )
             if config.streams:
-                streams = await _streams(config, session)
+                streams = await _streams(config, session, key)
                 report(f"streams          {streams.summary()}")
     finally:
-        upstream.stop()
-    return BenchResult(config, rows, streams, transports, time.perf_counter() - started)
+        if upstream is not None:
+            upstream.stop()
+    return BenchResult(config, rows, streams, transports, time.perf_counter() - started, measured)
 
 
-async def _streams(config: Config, session: aiohttp.ClientSession) -> StreamsResult:
-    """The hardened service holding `config.streams` streams, on an upstream with long replies."""
-    upstream = start_upstream(
-        latency_s=config.latency_s,
-        ttft_s=config.stream_ttft_s,
-        chunk_delay_s=config.stream_chunk_delay_s,
-        extra_args=("--reply-tokens", str(config.stream_tokens)),
-    )
+async def _streams(config: Config, session: aiohttp.ClientSession, key: str) -> StreamsResult:
+    """The hardened service holding `config.streams` streams: on a bundled upstream of its own with
+    long replies, or on the running server (`config.upstream_url`), whose replies are what they are."""
+    upstream = None
+    if config.upstream_url is None:
+        upstream = start_upstream(
+            latency_s=config.latency_s,
+            ttft_s=config.stream_ttft_s,
+            chunk_delay_s=config.stream_chunk_delay_s,
+            extra_args=("--reply-tokens", str(config.stream_tokens), *_bundled_models(config.model)),
+        )
     try:
-        service = start_service(PATTERNS["hardened"], upstream.base_url)
+        upstream_url = upstream.base_url if upstream is not None else str(config.upstream_url)
+        service = start_service(PATTERNS["hardened"], upstream_url, api_key=key, model=config.model)
         try:
             return await hold_streams(service, config.streams, control_session=session)
         finally:
             service.stop()
     finally:
-        upstream.stop()
+        if upstream is not None:
+            upstream.stop()
 
 
 def _allow_many_sockets() -> None:

@@ -55,8 +55,18 @@ class Service:
         self.sock.close()
 
 
-def start_service(pattern: Pattern, upstream_url: str, *, startup_timeout: float = 30.0) -> Service:
-    """Serve `pattern.app` (instrumented) against the upstream at `upstream_url`; wait until it answers."""
+def start_service(
+    pattern: Pattern,
+    upstream_url: str,
+    *,
+    startup_timeout: float = 30.0,
+    api_key: str = "bench-upstream-key",
+    model: str | None = None,
+) -> Service:
+    """Serve `pattern.app` (instrumented) against the upstream at `upstream_url`; wait until it answers.
+
+    The service calls the upstream with `api_key` (the bundled upstream takes any) and asks
+    for `model` (default: ``SERVICE_ENV``'s)."""
     assert pattern.app is not None, "the upstream alone has no service"
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -67,9 +77,10 @@ def start_service(pattern: Pattern, upstream_url: str, *, startup_timeout: float
         os.environ
         | SERVICE_ENV
         | pattern.env
+        | ({} if model is None else {"OPENAI_MODEL": model})
         | {
             "OPENAI_BASE_URL": upstream_url,
-            "OPENAI_API_KEY": "bench-upstream-key",
+            "OPENAI_API_KEY": api_key,
             "BENCH_APP": pattern.app,
         }
     )

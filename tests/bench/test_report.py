@@ -6,7 +6,7 @@ import math
 from collections import Counter
 
 from support.bench.loadgen import LoadResult
-from support.bench.report import HARDENED_TARGETS, headline
+from support.bench.report import HARDENED_TARGETS, headline, table, target_table
 from support.bench.run import BenchResult, Config, Row
 
 
@@ -58,3 +58,29 @@ def test_headline_at_a_given_level_and_without_missing_patterns() -> None:
     assert lines[1].startswith("hardened at C=10: 95% of the upstream alone") and "loop lag p99 - ms" in lines[1]
     assert lines[1].endswith("- ms CPU per request") and len(lines) == 2  # no 2-worker row in this run
     assert headline(result(), 10) == ""
+
+
+def test_target_table_says_which_pattern_met_which_target() -> None:
+    blocked = row("silent", 100, 2)
+    blocked.unresponsive = True
+    text = target_table(
+        result(
+            row("upstream", 100, 180, latency_s=0.5),
+            row("async", 100, 171, latency_s=0.54, lag=4.0),  # 95% of the upstream alone, added p99 40 ms
+            row("hardened", 100, 90, latency_s=0.56, lag=12.5),  # 50%, added p99 60 ms
+            blocked,
+        )
+    )
+    lines = text.splitlines()
+    assert lines[0].split("  ")[0] == "pattern at C=100" and "vs upstream >= 90%" in lines[0]
+    assert lines[2].split() == ["async", "95%:", "met", "40:", "met", "4.0:", "met"]
+    assert lines[3].split() == ["hardened", "50%:", "missed", "60:", "missed", "12.5:", "missed"]
+    assert lines[4].split()[-3:] == ["no", "answer:", "missed"] and len(lines) == 5  # no row for the upstream
+
+
+def test_table_without_a_journal_shows_dashes() -> None:
+    external = row("async", 10, 19)
+    external.upstream_requests, external.upstream_peak = None, None
+    line = table(result(row("upstream", 10, 19, latency_s=0.5), external)).splitlines()[3]
+    cells = [cell.strip() for cell in line.strip("|").split("|")]
+    assert cells[8:10] == ["-", "-"]  # upstream calls, peak in flight

@@ -16,14 +16,12 @@ an episode in which every sample found the loop thread inside the event loop's o
 machinery (between callbacks, or starved of the GIL by other threads): there is no
 line to blame.
 
-Overhead (printed by ``tests/doctor/test_runtime.py::test_overhead_is_small`` on this
-project's shared 2-core machine, CPython 3.11): with the default threshold 0.1 s the
-interval is ``min(threshold / 2, 0.05)`` = 0.05 s, i.e. 20 heartbeats on the loop and 20
-watchdog wake-ups a second, and an idle loop used about 6 ms of CPU per second with the
-detector against 0.2-0.5 ms without (0.6-1.1 % of one core over four runs on a busy machine). The cost scales
-with 1/interval, not with traffic; raise `interval` to pay less (detection is then up
-to one interval later). Cheap enough for production, logging one warning per episode to
-``logging.getLogger("support.doctor.blocking")``.
+Overhead: with the default threshold 0.1 s the interval is ``min(threshold / 2, 0.05)``
+= 0.05 s, i.e. one heartbeat on the loop and one watchdog wake-up per interval, plus one
+thread, whatever the traffic; raise `interval` to pay less (detection is then up to one
+interval later). What that costs in CPU on your machine: ``python -m support.doctor.overhead``
+(an idle loop without and with a detector; notebook 09 prints it from its own run). It
+logs one warning per episode to ``logging.getLogger("support.doctor.blocking")``.
 
 API:
 

@@ -10,10 +10,10 @@
   attempt: the SDK would sleep through it holding the caller's slot, and the deadline would
   turn the wait into a 504 with no ``Retry-After``. Marked not to be retried, it reaches
   the caller at once as a 429 with the upstream's ``Retry-After`` (see ``errors``).
-- The transport is aiohttp (``DefaultAioHttpClient``) by default: under load it costs
-  about a third less CPU per call than the SDK's default httpx2 transport, whose
-  connection pool checks every pooled connection on each request, and the event loop
-  lags less (notebook 08 measures both). ``SERVICE_HTTP_TRANSPORT=httpx`` switches back.
+- The transport is aiohttp (``DefaultAioHttpClient``) by default: it costs less CPU per
+  call than the SDK's default httpx2 transport, whose connection pool checks every pooled
+  connection each time it hands one out (notebook 08 measures both, side by side).
+  ``SERVICE_HTTP_TRANSPORT=httpx`` switches back.
   Both ``Default*`` classes keep the SDK's timeouts and connection limits (a bare client
   would lose them) and carry the hooks that count attempts for the log line.
 """

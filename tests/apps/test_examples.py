@@ -17,6 +17,7 @@ it was answered.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import pkgutil
 import sys
 import threading
@@ -101,6 +102,14 @@ def test_stream_module_streams_events(bind: Binder, name: str) -> None:
     assert deltas, response.text
     [entry] = bound.upstream.journal.entries(endpoint="chat.completions")
     assert entry.stream and entry.outcome == "ok"
+
+
+@pytest.mark.parametrize("name", STREAM_MODULES)
+def test_stream_module_client_dependency_stays_on_the_loop(bind: Binder, name: str) -> None:
+    """``async def get_client``: FastAPI runs a plain ``def`` dependency on AnyIO's thread pool
+    (fastapi/dependencies/utils.py, ``solve_dependencies``), one thread hop per request for an
+    attribute read. The sync example is broken in its stream, not in this."""
+    assert inspect.iscoroutinefunction(bind(name).module.get_client)
 
 
 @pytest.mark.parametrize("name", APP_MODULES)

@@ -142,19 +142,14 @@ def format_runs(results: Mapping[str, PatternRun]) -> str:
     return text_table(rows)
 
 
-def format_ceilings(
-    results: Mapping[str, PatternRun],
-    configured: Mapping[str, str],
-    deadlines: Mapping[str, tuple[str, str, int]],
-) -> str:
+def format_ceilings(results: Mapping[str, PatternRun], configured: Mapping[str, str]) -> str:
     """One row per pattern named in `configured`: the ceiling its libraries configure
-    (text), the peak in flight measured at the upstream, the threads it started, its
-    throughput against the upstream alone, and what a deadline did upstream
-    (`deadlines`: name -> (caller's outcome, upstream outcome, tokens billed))."""
+    (text), the peak in flight measured at the upstream, the threads it started, and
+    its throughput against the upstream alone."""
     ceiling = results[UPSTREAM_ALONE].measured.load.throughput if UPSTREAM_ALONE in results else None
-    rows = [["fix", "configured ceiling", "peak in flight", "threads", "vs upstream", "deadline: upstream outcome"]]
+    rows = [["fix", "configured ceiling", "peak in flight", "threads", "vs upstream"]]
     for name, setting in configured.items():
-        run, deadline = results[name], deadlines.get(name)
+        run = results[name]
         rows.append(
             [
                 name,
@@ -162,7 +157,6 @@ def format_ceilings(
                 "-" if run.peak is None else str(run.peak),
                 str(run.threads["anyio"] + run.threads["executor"]),
                 f"{run.measured.load.throughput / ceiling:.0%}" if ceiling else "-",
-                "-" if deadline is None else f"{deadline[1]}, {deadline[2]} tokens billed",
             ]
         )
-    return text_table(rows, numeric_from=len(rows[0]))  # all left-aligned: the last column is text
+    return text_table(rows, numeric_from=2)

@@ -3,8 +3,9 @@
 A ``def`` route's ceiling and cost are not visible from outside the service: they are
 in the loop's AnyIO limiter (tokens borrowed, tasks waiting) and in this process's OS
 threads and memory. `load_watched` puts `support.bench.measure`'s closed-loop load on
-a served app while `support.threads.watch` samples those from inside the app's loop;
-the formatters print what notebook 02 reads row by row.
+a served app while `support.threads.watch` samples those from inside the app's loop,
+and reads from the bundled upstream's journal the most calls it had in flight at once;
+the formatters print what notebook 02 reads row by row, next to the server alone.
 """
 
 from __future__ import annotations
@@ -15,8 +16,11 @@ from dataclasses import dataclass
 
 from .bench.measure import Measurement, format_table, measure
 from .serve import RunningServer
+from .side_by_side import PatternRun
 from .tables import text_table
+from .target import Target
 from .threads import Peaks, ProcStatus, run_in, server_loop, time_run_sync, watch
+from .upstream_calls import calls_from_now, most_in_flight
 
 __all__ = ["WatchedRun", "format_limiter_runs", "format_thread_costs", "load_watched"]
 
@@ -29,6 +33,7 @@ class WatchedRun:
     peaks: Peaks  # the highest limiter and thread figures sampled, and the CPU time spent
     workers: int  # OS threads at the peak beyond the service's idle count: its worker threads
     noop_wait_s: float | None  # a no-op sent through the same limiter during the load, if asked
+    peak_in_flight: int | None = None  # most calls the upstream had at once (its journal; None: no journal)
 
 
 async def load_watched(
@@ -39,6 +44,7 @@ async def load_watched(
     latency_s: float,
     idle_threads: int,
     noop_after_s: float | None = None,
+    target: Target | None = None,
 ) -> WatchedRun:
     """Measure `server` under a closed-loop load while sampling its loop's default AnyIO
     limiter and this process's threads and memory.
@@ -47,9 +53,11 @@ async def load_watched(
     that the peak above it counts the service's worker threads. With `noop_after_s`, a
     no-op goes through ``anyio.to_thread.run_sync`` on the service's loop that long into
     the load, as a sync dependency or a sync stream's next chunk would: its wait is the
-    wait for a token.
+    wait for a token. With `target` (the bundled upstream), the upstream's journal gives
+    the most calls it had in flight at once during the load.
     """
     loop = server_loop(server)
+    calls = calls_from_now(target) if target is not None else None
 
     async def timed_noop(delay_s: float) -> float:
         await asyncio.sleep(delay_s)
@@ -59,21 +67,34 @@ async def load_watched(
         noop = None if noop_after_s is None else asyncio.create_task(timed_noop(noop_after_s))
         measured = await measure(server.base_url, concurrency=concurrency, n_requests=n_requests, latency_s=latency_s)
         noop_wait_s = None if noop is None else await noop
-    return WatchedRun(measured, peaks, peaks.threads - idle_threads, noop_wait_s)
+    peak = None
+    if calls is not None and calls.observable:
+        peak = most_in_flight(await calls.settled(at_least=n_requests, timeout=30 + 3 * latency_s))
+    return WatchedRun(measured, peaks, peaks.threads - idle_threads, noop_wait_s, peak)
 
 
-def format_limiter_runs(runs: Mapping[str, WatchedRun]) -> str:
-    """The load table, then one line per run: its wall time in upstream latencies next
-    to the latency model's best (``⌈n / min(tokens, clients)⌉``), the most tokens
-    borrowed, the most tasks queued for one, and the worker threads it started."""
-    lines = [format_table({name: run.measured for name, run in runs.items()}), ""]
+def format_limiter_runs(runs: Mapping[str, WatchedRun], *, alone: PatternRun | None = None) -> str:
+    """The load table (with `alone`, the same load straight to the server, as a last
+    row), then one line per run: its wall time in latencies next to the latency
+    model's best (``⌈n / min(tokens, clients)⌉``), the most tokens borrowed, the most
+    tasks queued for one, the worker threads it started, and the most calls the
+    upstream had in flight at once (when its journal was read)."""
+    table = {name: run.measured for name, run in runs.items()}
+    if alone is not None:
+        table["server alone"] = alone.measured
+    lines = [format_table(table), ""]
     for name, run in runs.items():
         m, p = run.measured, run.peaks
-        lines.append(
+        line = (
             f"{name}: {m.load.wall_s / m.latency_s:.2f} latencies (ideal {m.min_rounds(p.total_tokens)}); "
             f"tokens borrowed at most {p.borrowed_tokens} of {p.total_tokens}, "
             f"up to {p.tasks_waiting} tasks waiting; {run.workers} worker threads"
         )
+        if run.peak_in_flight is not None:
+            line += f"; at most {run.peak_in_flight} calls in flight at the upstream"
+        lines.append(line)
+    if alone is not None and alone.peak is not None:
+        lines.append(f"server alone: at most {alone.peak} calls in flight at the upstream")
     return "\n".join(lines)
 
 

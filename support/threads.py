@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import inspect
 import os
 import platform
 import re
 import resource
+import textwrap
 import threading
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -27,16 +29,20 @@ from typing import Any, TypeVar
 from anyio import to_thread
 
 from .bench import procfs
+from .installed import defined_in
 from .serve import RunningServer
 
 __all__ = [
     "Peaks",
     "ProcStatus",
+    "counting_thread_hops",
     "default_executor_workers",
     "default_limiter_tokens",
     "executor_sizing_source",
     "max_in_flight",
+    "param_doc",
     "proc_status",
+    "quote_source",
     "run_in",
     "server_loop",
     "thread_kinds",
@@ -126,6 +132,62 @@ def executor_sizing_source() -> str:
     return next(line.strip() for line in source.splitlines() if "min(32" in line)
 
 
+def quote_source(function: Callable[..., Any], *texts: str) -> str:
+    """The lines of `function`'s installed source that contain any of `texts`, in source
+    order, indented under the file and function they are in (the file relative to its
+    package's folder, e.g. ``anyio/_backends/_asyncio.py``): a library's own words,
+    read where it runs. Raises LookupError when no line matches."""
+    lines = [line.strip() for line in inspect.getsource(function).splitlines() if any(t in line for t in texts)]
+    if not lines:
+        raise LookupError(f"no line of {function.__qualname__} contains any of {texts}")
+    return "\n".join([f"{defined_in(function)}, {function.__qualname__}:", *(f"    {line}" for line in lines)])
+
+
+def param_doc(function: Callable[..., Any], name: str, width: int = 100) -> str:
+    """What `function`'s docstring says of its parameter `name` (the reST
+    ``:param name:`` paragraph), read from the installed library, after the file and
+    function it comes from, wrapped at `width` characters."""
+    lines = (inspect.getdoc(function) or "").splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith(f":param {name}:")), None)
+    if start is None:
+        raise LookupError(f"{function.__qualname__}'s docstring does not describe {name!r}")
+    paragraph = [lines[start]]
+    for line in lines[start + 1 :]:
+        if not line.strip() or line.lstrip().startswith(":"):
+            break
+        paragraph.append(line.strip())
+    return textwrap.fill(f"{defined_in(function)}, {function.__qualname__}: " + " ".join(paragraph), width)
+
+
+def _sent_to_thread(func: Callable[..., Any]) -> str:
+    """The name of what a ``run_sync`` call runs: the function inside partials, or the
+    endpoint FastAPI wraps (``partial(_run_sync_endpoint, function=...)``)."""
+    while isinstance(func, functools.partial):
+        func = func.keywords.get("function", func.func)
+    return getattr(func, "__qualname__", repr(func))
+
+
+@contextlib.contextmanager
+def counting_thread_hops() -> Iterator[list[str]]:
+    """Record every call sent through ``anyio.to_thread.run_sync`` while the block runs,
+    on any loop of this process (Starlette's ``run_in_threadpool`` and
+    ``iterate_in_threadpool`` call it): the yielded list gets the name of each function
+    sent to a worker thread, in order. Each is a token of that loop's limiter and a
+    hop to a thread and back."""
+    original = to_thread.run_sync
+    hops: list[str] = []
+
+    async def counted(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        hops.append(_sent_to_thread(func))
+        return await original(func, *args, **kwargs)
+
+    to_thread.run_sync = counted  # type: ignore[assignment]  # the same signature, recorded
+    try:
+        yield hops
+    finally:
+        to_thread.run_sync = original
+
+
 def server_loop(server: RunningServer) -> asyncio.AbstractEventLoop:
     """The event loop a served app runs on (the loop of uvicorn's listening socket)."""
     servers = getattr(server.server, "servers", None)
@@ -155,21 +217,34 @@ async def time_run_sync() -> float:
     return time.perf_counter() - started
 
 
-async def max_in_flight(run: Callable[..., Awaitable[Any]], n: int, hold_s: float) -> int:
-    """Start `n` calls of a function that blocks for `hold_s` through `run` (for example
+async def max_in_flight(run: Callable[..., Awaitable[Any]], n: int, quiet_s: float = 0.25) -> int:
+    """Start `n` calls of a blocking function through `run` (for example
     ``asyncio.to_thread``) and return how many were running at the same time: a pool's
-    size, when `n` exceeds it."""
-    lock = threading.Lock()
-    running = peak = 0
+    size, when `n` exceeds it.
+
+    The calls count threads, not time: each one that starts holds its thread until no
+    other call has started for `quiet_s` (or all `n` have), so every thread the pool can
+    give is taken before any is handed back, however slowly a busy machine starts them.
+    The count is taken once; the calls queued behind that first round return at once.
+    """
+    condition = threading.Condition()
+    started = running = peak = 0
+    last_start = time.monotonic()
+    counted = False
 
     def hold() -> None:
-        nonlocal running, peak
-        with lock:
-            running += 1
+        nonlocal started, running, peak, last_start, counted
+        with condition:
+            if counted:  # the pool's size is known: the rest only need to pass through
+                return
+            started, running, last_start = started + 1, running + 1, time.monotonic()
             peak = max(peak, running)
-        time.sleep(hold_s)
-        with lock:
+            condition.notify_all()
+            while not counted and started < n and (left := last_start + quiet_s - time.monotonic()) > 0:
+                condition.wait(left)
+            counted = True
             running -= 1
+            condition.notify_all()
 
     await asyncio.gather(*(run(hold) for _ in range(n)))
     return peak

@@ -1,15 +1,21 @@
-"""threaded_load: a def-route service under load, watched from its loop, and the tables notebook 02 prints."""
+"""threaded_load: a def-route service under load, watched from its loop and at the upstream, and the tables
+notebook 02 prints."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
+
+import pytest
 
 from support.bench.loadgen import LoadResult
 from support.bench.measure import Measurement
 from support.serve import serve_in_thread
+from support.side_by_side import upstream_run
+from support.target import Target, connect
 from support.threaded_load import WatchedRun, format_limiter_runs, format_thread_costs, load_watched
 from support.threads import Peaks, ProcStatus, proc_status
-from tests.conftest import Binder
+from tests.conftest import MODEL, Binder
 
 LATENCY_S = 0.2
 
@@ -36,6 +42,28 @@ def test_without_a_noop_there_is_no_noop_wait(bind: Binder) -> None:
             load_watched(server, concurrency=2, n_requests=4, latency_s=0.01, idle_threads=proc_status().threads)
         )
     assert run.noop_wait_s is None and run.measured.load.ok == 4
+    assert run.peak_in_flight is None  # no target: no journal read
+
+
+@pytest.fixture
+def target(monkeypatch: pytest.MonkeyPatch) -> Iterator[Target]:
+    for variable in ("OPENAI_BASE_URL", "OPENAI_API_KEY", "OPENAI_MODEL", "THREADS"):
+        monkeypatch.delenv(variable, raising=False)  # import_service sets them; restored afterwards
+    with connect(None, MODEL, latency=LATENCY_S) as bundled:
+        yield bundled
+
+
+def test_load_watched_reads_the_upstreams_peak_and_prints_the_server_alone(target: Target) -> None:
+    fix_a = target.import_service("fix_sync_route", THREADS=3)  # 3 tokens for 7 clients
+    with serve_in_thread(fix_a.app) as server:
+        load = {"concurrency": 7, "n_requests": 9, "latency_s": LATENCY_S, "idle_threads": proc_status().threads}
+        run = asyncio.run(load_watched(server, target=target, **load))
+    alone = asyncio.run(upstream_run(target, concurrency=7, n_requests=9, latency_s=LATENCY_S))
+    assert run.peak_in_flight == 3 and alone.peak == 7  # the journal: the limiter's ceiling, the clients' own
+    text = format_limiter_runs({"3 tokens": run}, alone=alone)
+    assert [line.split()[0] for line in text.splitlines()[1:3]] == ["3", "server"]  # the load table's rows
+    assert text.splitlines()[-2].endswith("; at most 3 calls in flight at the upstream")
+    assert text.splitlines()[-1] == "server alone: at most 7 calls in flight at the upstream"
 
 
 def watched(concurrency: int, tokens: int, workers: int, wall_s: float, vm_kib: int, rss_kib: int) -> WatchedRun:

@@ -1,4 +1,5 @@
-"""support.threads: limiter and executor introspection, /proc counters, sampling a loop, thread kinds and stacks."""
+"""support.threads: limiter and executor introspection, /proc counters, sampling a loop, thread kinds and stacks,
+thread hops counted, and a library's own source and docstrings quoted."""
 
 from __future__ import annotations
 
@@ -19,15 +20,19 @@ import httpx
 import pytest
 from anyio import to_thread
 from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
 
 import support.threads
 from support.serve import serve_in_thread
 from support.threads import (
+    counting_thread_hops,
     default_executor_workers,
     default_limiter_tokens,
     executor_sizing_source,
     max_in_flight,
+    param_doc,
     proc_status,
+    quote_source,
     run_in,
     server_loop,
     thread_kinds,
@@ -88,7 +93,7 @@ def test_executor_sizing_source_is_the_installed_formula() -> None:
 
 def test_max_in_flight_measures_the_default_executor() -> None:
     async def main() -> int:
-        return await max_in_flight(asyncio.to_thread, n=2 * 32 + 1, hold_s=0.05)
+        return await max_in_flight(asyncio.to_thread, n=32 + 1)
 
     assert asyncio.run(main()) == default_executor_workers()
 
@@ -96,9 +101,31 @@ def test_max_in_flight_measures_the_default_executor() -> None:
 def test_max_in_flight_measures_a_capacity_limiter() -> None:
     async def main() -> int:
         limiter = anyio.CapacityLimiter(3)
-        return await max_in_flight(lambda f: to_thread.run_sync(f, limiter=limiter), n=10, hold_s=0.05)
+        return await max_in_flight(lambda f: to_thread.run_sync(f, limiter=limiter), n=10)
 
     assert asyncio.run(main()) == 3
+
+
+def test_max_in_flight_counts_threads_however_slowly_they_start() -> None:
+    """A pool whose threads take longer to start than a fixed hold would last: the count
+    waits until no call has started for `quiet_s`, so it still sees all of them."""
+
+    async def main() -> int:
+        limiter = anyio.CapacityLimiter(4)
+
+        async def slow_start(f: Callable[[], None]) -> None:
+            await asyncio.sleep(0.05)  # each call reaches its thread later than the one before
+            await to_thread.run_sync(f, limiter=limiter)
+
+        return await max_in_flight(lambda f: slow_start(f), n=6, quiet_s=0.3)
+
+    assert asyncio.run(main()) == 4
+
+
+def test_max_in_flight_when_the_pool_is_larger_than_the_calls() -> None:
+    started = time.perf_counter()
+    assert asyncio.run(max_in_flight(asyncio.to_thread, n=2, quiet_s=30)) == 2  # all started: no quiet wait
+    assert time.perf_counter() - started < 20
 
 
 def test_each_loop_has_its_own_default_limiter() -> None:
@@ -245,3 +272,53 @@ def test_threads_back_to_waits_for_a_thread_to_end() -> None:
 def test_threads_back_to_reports_what_is_left_at_the_timeout() -> None:
     baseline = proc_status().threads - 5  # five more threads than that cannot all end in 50 ms
     assert asyncio.run(threads_back_to(baseline, timeout_s=0.05)) > 0
+
+
+# --- counting_thread_hops, quote_source, param_doc ---------------------------------------------------
+
+
+def test_counting_thread_hops_names_what_went_to_a_thread() -> None:
+    def work() -> int:
+        return 1
+
+    async def main() -> list[str]:
+        with counting_thread_hops() as hops:
+            await to_thread.run_sync(work)
+            await asyncio.to_thread(work)  # the default executor: not AnyIO's limiter
+            await run_in_threadpool(work)
+        await to_thread.run_sync(work)  # after the block: not counted
+        return hops
+
+    hops = asyncio.run(main())
+    assert hops == ["test_counting_thread_hops_names_what_went_to_a_thread.<locals>.work"] * 2
+    assert to_thread.run_sync.__name__ == "run_sync"  # put back
+
+
+def test_counting_thread_hops_sees_a_def_route_and_its_answers_validation() -> None:
+    app = FastAPI()
+
+    @app.get("/answer")
+    def answer() -> dict[str, int]:
+        return {"n": 1}
+
+    with serve_in_thread(app) as server, counting_thread_hops() as hops:
+        assert httpx.get(server.base_url + "/answer").json() == {"n": 1}
+    assert hops[0].endswith("answer") and len(hops) == 2, hops
+
+
+def test_quote_source_gives_the_lines_under_their_file_and_function() -> None:
+    quoted = quote_source(ThreadPoolExecutor.__init__, "min(32", "max_workers <= 0")
+    lines = quoted.splitlines()
+    assert lines[0] == "concurrent/futures/thread.py, ThreadPoolExecutor.__init__:"
+    assert lines[1].startswith("    ") and "min(32" in lines[1] and "max_workers <= 0" in lines[2]  # source order
+    with pytest.raises(LookupError):
+        quote_source(ThreadPoolExecutor.__init__, "not in there")
+
+
+def test_param_doc_reads_one_parameter_of_a_docstring() -> None:
+    text = param_doc(to_thread.run_sync, "abandon_on_cancel", width=1000)
+    assert text.startswith("anyio/to_thread.py, run_sync: :param abandon_on_cancel:")
+    assert "ignore cancellations" in text and ":param cancellable" not in text
+    assert all(len(line) <= 60 for line in param_doc(to_thread.run_sync, "limiter", width=60).splitlines())
+    with pytest.raises(LookupError):
+        param_doc(to_thread.run_sync, "no_such_parameter")

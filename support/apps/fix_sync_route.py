@@ -31,7 +31,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 app = FastAPI(title="fix A: sync def route", lifespan=lifespan)
 
 
-def get_client(request: Request) -> OpenAI:
+async def get_client(request: Request) -> OpenAI:
+    # async def: a plain-def dependency would take a thread (and a token) of its own per request
     return request.app.state.openai
 
 

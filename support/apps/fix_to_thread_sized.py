@@ -22,7 +22,8 @@ THREADS = int(os.environ.get("THREADS", "64"))
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    executor = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="openai")
+    # The loop's default executor from now on: its workers are named as asyncio names its own.
+    executor = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="asyncio")
     asyncio.get_running_loop().set_default_executor(executor)
     with OpenAI() as client:
         app.state.openai = client

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import logging
 import socket
 import struct
 import time
@@ -36,6 +37,8 @@ Message = dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
+logger = logging.getLogger(__name__)
+SERVER_ERROR_MESSAGE = "The server had an error while processing your request. Sorry about that!"
 FAULT_HEADER = b"x-upstream-fault"
 LATENCY_HEADER = b"x-upstream-latency"
 RATE_LIMIT_HEADERS = {
@@ -68,6 +71,9 @@ class UpstreamApp:
             await exchange.handle()
         except UpstreamError as error:
             await exchange.send_error(error)
+        except Exception:  # a bug here still answers as the API would, and shows in the server's log
+            logger.exception("bundled upstream: unexpected error on %s %s", scope["method"], scope["path"])
+            await exchange.send_error(UpstreamError(500, SERVER_ERROR_MESSAGE, type="server_error"))
         finally:
             exchange.finish()
 
@@ -255,7 +261,7 @@ class _Exchange:
         self.entry.outcome = "ok"
 
     async def _stream_error(self, endpoint: str, index: int) -> None:
-        message = "The server had an error while processing your request. Sorry about that!"
+        message = SERVER_ERROR_MESSAGE
         if endpoint == "chat.completions":
             await self._send_event(
                 None, {"error": {"message": message, "type": "server_error", "param": None, "code": None}}
@@ -308,11 +314,7 @@ class _Exchange:
                 code="insufficient_quota",
             )
         if kind == "server_error":
-            raise UpstreamError(
-                fault.status,
-                "The server had an error while processing your request. Sorry about that!",
-                type="server_error",
-            )
+            raise UpstreamError(fault.status, SERVER_ERROR_MESSAGE, type="server_error")
         if kind == "bad_request":
             raise UpstreamError(400, "Injected fault: the request was rejected as invalid.")
         if kind == "unauthorized":

@@ -57,7 +57,9 @@ def chat_format(body: checks.Body) -> OutputFormat:
     spec = checks.obj(value, "json_schema", param="response_format.json_schema")
     if spec is None:
         raise missing("response_format.json_schema")
-    return _schema_format(spec, "response_format.json_schema", error_param="response_format", code=None)
+    return _schema_format(
+        spec, "response_format.json_schema", error_param="response_format", code=None, schema_required=False
+    )
 
 
 def responses_format(body: checks.Body) -> tuple[OutputFormat, str]:
@@ -70,7 +72,10 @@ def responses_format(body: checks.Body) -> tuple[OutputFormat, str]:
     kind = _kind(value, "text.format.type")
     if kind != "json_schema":
         return OutputFormat(kind), verbosity
-    return _schema_format(value, "text.format", error_param="text.format.schema", code="invalid_json_schema"), verbosity
+    schema_format = _schema_format(
+        value, "text.format", error_param="text.format.schema", code="invalid_json_schema", schema_required=True
+    )
+    return schema_format, verbosity
 
 
 def require_json_word(fmt: OutputFormat, prompt_text: str, *, api: str) -> None:
@@ -97,7 +102,10 @@ def _kind(value: dict[str, Any], param: str) -> Kind:
     return kind  # type: ignore[return-value]  # checked against KINDS
 
 
-def _schema_format(spec: dict[str, Any], prefix: str, *, error_param: str, code: str | None) -> OutputFormat:
+def _schema_format(
+    spec: dict[str, Any], prefix: str, *, error_param: str, code: str | None, schema_required: bool
+) -> OutputFormat:
+    """A json_schema format; chat may omit the schema (any JSON object then), Responses may not."""
     name = checks.required_string(spec, "name", param=f"{prefix}.name")
     if not NAME.match(name):
         raise UpstreamError(
@@ -108,6 +116,8 @@ def _schema_format(spec: dict[str, Any], prefix: str, *, error_param: str, code:
             code="invalid_value",
         )
     schema = spec.get("schema")
+    if schema is None and schema_required:
+        raise missing(f"{prefix}.schema")
     if schema is not None and not isinstance(schema, dict):
         raise invalid_type(f"{prefix}.schema", "an object", schema)
     strict = checks.boolean(spec, "strict", param=f"{prefix}.strict", default=False) if "strict" in spec else None

@@ -20,6 +20,7 @@ import math
 import random
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from .patterns import sample
@@ -232,12 +233,12 @@ class _Instance:
     def merged(self, schema: dict[str, Any]) -> dict[str, Any]:
         """``allOf`` folded into one schema: properties merged, required joined, the rest overlaid."""
         result: dict[str, Any] = {k: v for k, v in schema.items() if k != "allOf"}
-        for part in schema["allOf"]:
+        for part in _field(schema, "allOf", list, []):
             if not isinstance(part, dict):
                 continue
             part = self.resolve(part)
-            properties = {**result.get("properties", {}), **(part.get("properties") or {})}
-            required = [*result.get("required", []), *(part.get("required") or [])]
+            properties = {**_field(result, "properties", dict, {}), **_field(part, "properties", dict, {})}
+            required = [*_field(result, "required", list, []), *_field(part, "required", list, [])]
             result = {**part, **result, "properties": properties, "required": required}
         return result
 
@@ -274,44 +275,75 @@ def _number(schema: dict[str, Any], rng: random.Random, *, integral: bool, offse
     """
     raw_step = schema.get("multipleOf")
     step: float | None = raw_step if isinstance(raw_step, (int, float)) and not isinstance(raw_step, bool) else None
-    if step is not None and step <= 0:
-        step = None
-    if integral and step is not None and step != int(step):
-        step = None  # an integer that is a multiple of 0.5 is simply an integer
+    if step is not None and (step <= 0 or (integral and step != int(step))):
+        step = None  # a non-integral step for an integer is not simple: bounds only
     fallback: int | float = rng.randint(1, 9) if integral else rng.randint(1, 99) / 10
     try:
-        value = _bounded(schema, fallback + offset * (step or 1), integral)
+        span = _Span.of(schema)
+        value = span.pick(fallback + offset * (step or 1), integral)
         if step is not None:
-            value = math.ceil(value / step) * step
-            value = int(value) if integral else float(value)
+            value = span.multiple(value, step, integral)
         return value if math.isfinite(value) else fallback
     except (OverflowError, ValueError, ZeroDivisionError, TypeError):
         return fallback
 
 
-def _bounded(schema: dict[str, Any], guess: int | float, integral: bool) -> int | float:
-    low = _bound(schema, "minimum", "exclusiveMinimum", integral, +1)
-    high = _bound(schema, "maximum", "exclusiveMaximum", integral, -1)
-    value = guess
-    if low is not None and value < low:
-        value = math.ceil(low) if integral else low
-    if high is not None and value > high:
-        value = math.floor(high) if integral else high
-    return value
+@dataclass(frozen=True)
+class _Span:
+    """A schema's numeric bounds, each possibly open (exclusive)."""
+
+    low: float | None
+    low_open: bool
+    high: float | None
+    high_open: bool
+
+    @classmethod
+    def of(cls, schema: dict[str, Any]) -> _Span:
+        low, low_open = _limit(schema, "minimum", "exclusiveMinimum", lower=True)
+        high, high_open = _limit(schema, "maximum", "exclusiveMaximum", lower=False)
+        return cls(low, low_open, high, high_open)
+
+    def fits(self, value: float) -> bool:
+        above = self.low is None or (value > self.low if self.low_open else value >= self.low)
+        below = self.high is None or (value < self.high if self.high_open else value <= self.high)
+        return above and below
+
+    def pick(self, guess: int | float, integral: bool) -> int | float:
+        """`guess` when it fits, else the nearest simple value inside (the middle for two float bounds)."""
+        if self.fits(guess):
+            return guess
+        if integral:
+            if self.low is not None:
+                lowest = math.floor(self.low) + 1 if self.low_open else math.ceil(self.low)
+                if self.fits(lowest) or self.high is None:
+                    return lowest
+            assert self.high is not None
+            return math.ceil(self.high) - 1 if self.high_open else math.floor(self.high)
+        if self.low is not None and self.high is not None:
+            return (self.low + self.high) / 2
+        if self.low is not None:
+            return self.low + 1 if self.low_open else self.low
+        assert self.high is not None
+        return self.high - 1 if self.high_open else self.high
+
+    def multiple(self, value: int | float, step: float, integral: bool) -> int | float:
+        """A multiple of `step` next to `value`, inside the span if one of the two neighbours is."""
+        up, down = math.ceil(value / step) * step, math.floor(value / step) * step
+        chosen = up if self.fits(up) or not self.fits(down) else down
+        return int(chosen) if integral else float(chosen)
 
 
-def _bound(schema: dict[str, Any], inclusive: str, exclusive: str, integral: bool, direction: int) -> float | None:
-    """The tightest bound of one side; an exclusive bound steps inside by 1 (integers) or a little."""
-    candidates: list[float] = []
+def _limit(schema: dict[str, Any], inclusive: str, exclusive: str, *, lower: bool) -> tuple[float | None, bool]:
+    """The tightest bound on one side and whether it is open (draft 4's boolean exclusive* included)."""
+    bounds: list[tuple[float, bool]] = []
     if _is_number(schema.get(inclusive)):
-        limit = schema[inclusive]
-        candidates.append(limit + direction if schema.get(exclusive) is True else limit)  # draft 4 booleans
+        bounds.append((schema[inclusive], schema.get(exclusive) is True))
     if _is_number(schema.get(exclusive)):
-        limit = schema[exclusive]
-        candidates.append(limit + direction * (1 if integral else max(abs(limit) * 1e-9, 1e-6)))
-    if not candidates:
-        return None
-    return max(candidates) if direction > 0 else min(candidates)
+        bounds.append((schema[exclusive], True))
+    if not bounds:
+        return None, False
+    # the tightest: the highest lower bound (open first on a tie), the lowest upper bound
+    return max(bounds) if lower else min(bounds, key=lambda b: (b[0], not b[1]))
 
 
 def _pointer(root: Any, ref: str) -> Any:

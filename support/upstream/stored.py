@@ -14,6 +14,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 DEFAULT_CAPACITY = 10_000
+DEFAULT_BUDGET = 64 * 1024 * 1024  # characters of prompt and output text kept in all
 
 
 @dataclass(frozen=True)
@@ -30,16 +31,21 @@ class StoredResponse:
 class ResponseStore:
     """A bounded, thread-safe map of response id to `StoredResponse`, oldest evicted first."""
 
-    def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
+    def __init__(self, capacity: int = DEFAULT_CAPACITY, budget: int = DEFAULT_BUDGET) -> None:
         self.capacity = capacity
+        self.budget = budget
         self._items: OrderedDict[str, StoredResponse] = OrderedDict()
+        self._size = 0
         self._lock = threading.Lock()
 
     def put(self, response: StoredResponse) -> None:
         with self._lock:
+            replaced = self._items.pop(response.id, None)
+            self._size += _size(response) - (_size(replaced) if replaced else 0)
             self._items[response.id] = response
-            while len(self._items) > self.capacity:
-                self._items.popitem(last=False)
+            while self._items and (len(self._items) > self.capacity or self._size > self.budget):
+                _, evicted = self._items.popitem(last=False)
+                self._size -= _size(evicted)
 
     def get(self, response_id: str) -> StoredResponse | None:
         with self._lock:
@@ -47,3 +53,7 @@ class ResponseStore:
 
     def __len__(self) -> int:
         return len(self._items)
+
+
+def _size(response: StoredResponse) -> int:
+    return len(response.prompt_text) + len(response.output_text)

@@ -4,12 +4,13 @@ The real `openai` SDK talks to the bundled upstream over a real socket with
 ``_strict_response_validation=True``, for Chat Completions, Responses and models, over
 a broad set of request parameters, plain and streamed. Streams are read twice: through
 the SDK, which in strict mode validates every chunk or event with its own types (its
-``_process_response_data``), and as raw server-sent events, each validated with
-pydantic's strict mode against the SDK's type: ``ChatCompletionChunk``, or for Responses
-the member of the discriminated ``ResponseStreamEvent`` union that the event's ``type``
-names (and the union itself). Every payload must also hold no field the SDK's types do
-not declare. So when the SDK's types and the upstream drift apart (a new required field,
-a renamed one, a new event shape), these tests fail.
+``_process_response_data``), and as raw server-sent events, each decoded as the SDK
+decodes it and validated with pydantic's strict mode against the SDK's type:
+``ChatCompletionChunk``, or for Responses the member of the discriminated
+``ResponseStreamEvent`` union that the event's ``type`` names (and the union itself).
+Every payload must also hold no field the SDK's types do not declare. So when the SDK's
+types and the upstream drift apart (a new required field, a renamed one, a new event
+shape), these tests fail.
 
 The semantic checks (tool call arguments valid for their schema, n choices with their
 indexes, logprobs present exactly when asked...) run on the plain reply and on the
@@ -74,8 +75,12 @@ def unknown_fields(value: Any, path: str = "$") -> list[str]:
 
 
 def strictly(model: type[M], data: str | bytes) -> M:
-    """`data` validated by pydantic in strict mode against the SDK's `model`, with no undeclared field."""
-    parsed = model.model_validate_json(data, strict=True)
+    """`data` validated by pydantic in strict mode against the SDK's `model`, with no undeclared field.
+
+    Decoded with `json.loads`, as the SDK decodes bodies and events (httpx's ``response.json()``,
+    its own ``sse.json()``), so a lone surrogate a client sent and a reply echoes reads as it does there.
+    """
+    parsed = model.model_validate(json.loads(data), strict=True)
     assert unknown_fields(parsed) == [], (model.__name__, unknown_fields(parsed))
     return parsed
 
@@ -86,7 +91,7 @@ def strict_event(name: str | None, data: str) -> pydantic.BaseModel:
     assert name == kind, (name, kind)  # the SSE event name is the payload's type
     assert kind in EVENT_CLASSES, f"the SDK has no stream event type {kind!r}"
     event = strictly(EVENT_CLASSES[kind], data)
-    assert type(EVENT_UNION.validate_json(data, strict=True)) is EVENT_CLASSES[kind]
+    assert type(EVENT_UNION.validate_python(json.loads(data), strict=True)) is EVENT_CLASSES[kind]
     return event
 
 

@@ -2,7 +2,18 @@
 
 It answers Chat Completions and Responses (plain and streamed) and the models list,
 deterministically, after a configurable latency, with faults on demand (see `faults`),
-and keeps a journal of every request it received (see `journal`).
+and keeps a journal of every request it received (see `journal`). Every reply is one the
+installed SDK accepts with ``_strict_response_validation=True``
+(``tests/upstream/test_strict_validation.py`` fails when the two drift apart).
+
+The request parameters the SDK sends are checked with the real API's wording
+(`requests`, `checks`, `messages`) and shape the reply as they would for real: function
+tools and ``tool_choice`` (`tools`), ``response_format``/``text.format`` with JSON
+schemas (`formats`, `schemas`), ``n``, ``logprobs``, ``stop``, token limits, reasoning
+models (`models`), ``previous_response_id`` (`stored`). `replies` decides what the
+'model' says; `chat_wire` and `responses_wire` put it on the wire. ``capacity``
+(`capacity`) makes the server a bottleneck of its own: at most N generations at once,
+the rest queued.
 
 Start it with ``python -m support.upstream``, ``async with run_upstream(...)`` or
 ``with upstream_in_thread(...)``.

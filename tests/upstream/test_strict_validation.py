@@ -19,6 +19,7 @@ stream as the SDK's own accumulator assembles it, and the two must agree.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import typing
 from collections.abc import Callable, Iterator
@@ -29,7 +30,7 @@ import jsonschema
 import openai
 import pydantic
 import pytest
-from openai import OpenAI, omit
+from openai import AsyncOpenAI, OpenAI, omit
 from openai.lib.streaming.chat import ChatCompletionStreamState
 from openai.types import Model
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
@@ -180,15 +181,20 @@ def chat_streamed(client: OpenAI, params: dict[str, Any]) -> tuple[ChatCompletio
     assert len(raw) == len(events) - 1
     assert anonymous(raw) == anonymous(chunks)
     assert all(len(c.choices) == 1 for c in chunks[:-1]) and chunks[-1].choices == []  # then the usage chunk
+    return accumulated(params, chunks), chunks
+
+
+def accumulated(params: dict[str, Any], chunks: list[ChatCompletionChunk]) -> ChatCompletion:
+    """The completion the SDK's own stream accumulator assembles from `chunks`."""
     state = ChatCompletionStreamState(
         input_tools=params.get("tools", omit), response_format=params.get("response_format", omit)
     )
     for chunk in chunks:
         state.handle_chunk(chunk)
     try:
-        return state.get_final_completion(), chunks
+        return state.get_final_completion()
     except openai.LengthFinishReasonError as cut:  # the accumulator refuses to parse a cut reply; it built it
-        return cut.completion, chunks
+        return cut.completion
 
 
 def summary(completion: ChatCompletion) -> list[tuple[Any, ...]]:
@@ -752,6 +758,41 @@ def test_undeclared_fields_are_still_undeclared() -> None:
 
     for class_name, name in SENT_BUT_UNDECLARED:
         assert name not in getattr(responses, class_name).model_fields, f"the SDK now declares {class_name}.{name}"
+
+
+ASYNC_CASES = ["plain", "n3", "logprobs", "tool-forced", "json-schema", "reasoning-exhausted"]
+
+
+@pytest.mark.parametrize("name", ASYNC_CASES)
+def test_async_client_validates_strictly_too(upstream: RunningUpstream, reference: str, name: str) -> None:
+    """`AsyncOpenAI` in strict mode: the same replies, plain and streamed, for both endpoints."""
+    [chat_case] = [c for c in CHAT_CASES if c.id == name]
+    responses_case = next((c for c in RESPONSES_CASES if c.id == name), RESPONSES_CASES[0])
+
+    async def main() -> None:
+        async with AsyncOpenAI(
+            base_url=upstream.base_url, api_key="k", max_retries=0, _strict_response_validation=True
+        ) as client:
+            params = {"model": MODEL, "messages": MESSAGES, **chat_case.params}
+            plain = await client.chat.completions.create(**params)
+            chat_case.check(plain, Seen(streamed=False, reference=reference))
+            stream = await client.chat.completions.create(**params, stream=True, stream_options={"include_usage": True})
+            chunks = [chunk async for chunk in stream]
+            streamed = accumulated(params, chunks)
+            chat_case.check(streamed, Seen(streamed=True, reference=reference, chunks=chunks))
+            assert summary(streamed) == summary(plain)
+
+            request = {"model": MODEL, "input": QUESTION, **responses_case.params}
+            response = await client.responses.create(**request)
+            responses_case.check(response, Seen(streamed=False, reference=reference))
+            events = [event async for event in await client.responses.create(**request, stream=True)]
+            final = events[-1].response
+            responses_case.check(final, Seen(streamed=True, reference=reference, chunks=events))
+            assert response_summary(final) == response_summary(response)
+            assert MODEL in [m.id async for m in client.models.list()]
+            assert (await client.models.retrieve(MODEL)).id == MODEL
+
+    asyncio.run(main())
 
 
 # --- models ---------------------------------------------------------------------------------------

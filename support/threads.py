@@ -4,7 +4,10 @@ A ``def`` route borrows a token of AnyIO's default `CapacityLimiter` (one per ev
 loop) and runs on an AnyIO worker thread; ``asyncio.to_thread`` runs on the loop's
 default `ThreadPoolExecutor`. These helpers read both from *inside* the loop that owns
 them (a served app's loop runs in another thread), count this process's OS threads and
-memory, and measure a pool's size by how many calls it runs at once.
+memory, measure a pool's size by how many calls it runs at once, and count the calls a
+request sends to AnyIO's threads (`counting_thread_hops`). `quote_source` and
+`param_doc` quote the installed libraries' own lines and docstrings, so that a notebook
+cites what runs rather than paraphrasing it.
 """
 
 from __future__ import annotations

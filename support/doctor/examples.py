@@ -1,10 +1,11 @@
 """The example services in ``support/apps`` and the notebooks that run them, read from the notebooks.
 
 Notebook 09 runs the doctor on ``support/apps``; this says where each module comes from,
-so that its prose never has to count them: a notebook *runs* a module when one of its
-code cells names it (``from support.apps import x``, ``support.apps.x``,
-``target.import_service("x")``), or when it runs the benchmark (``support.bench.run``),
-whose patterns name the services they serve.
+so that its prose never has to count them. A notebook *runs* a module when one of its
+code cells, or a ``support`` module those cells import, refers to it:
+``from support.apps import x``, ``support.apps.x``, ``target.import_service("x")``, or the
+name as a string literal (``SERVICES = ("x", ...)``, the benchmark's ``Pattern("x", ...)``).
+Markdown does not count: prose mentions what it does not run.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from ..tables import text_table
 __all__ = ["by_module", "example_modules", "notebooks_running", "summary", "table"]
 
 _NOT_SERVICES = {"__init__", "schemas"}  # the package and the request/reply models the services share
+_IMPORT = re.compile(r"^\s*(?:from|import)\s+(support(?:\.\w+)*)", re.MULTILINE)
 
 
 def example_modules(apps: Path) -> list[str]:
@@ -33,31 +35,33 @@ def _named_in(code: str, modules: Iterable[str]) -> set[str]:
     for name in modules:
         patterns = (
             rf"\bsupport\.apps\.{name}\b",
-            rf"import_service\(\s*[\"']{name}[\"']",
             rf"\bfrom support\.apps import [^\n]*\b{name}\b",
+            rf"[\"']{name}[\"']",  # import_service("x"), a tuple of names, Pattern("x", ...)
         )
         if any(re.search(p, code) for p in patterns):
             found.add(name)
     return found
 
 
-def _benchmark_modules(modules: Iterable[str]) -> set[str]:
-    from ..bench.patterns import PATTERNS
+def _imported_sources(code: str, root: Path) -> str:
+    """The text of the project's ``support`` modules that `code` imports (one level deep)."""
+    texts = []
+    for dotted in set(_IMPORT.findall(code)):
+        base = root.joinpath(*dotted.split("."))
+        for path in (base.with_suffix(".py"), base / "__init__.py"):
+            if path.is_file():
+                texts.append(path.read_text(encoding="utf-8"))
+    return "\n".join(texts)
 
-    apps = {p.app.split(":")[0] for p in PATTERNS.values() if p.app}
-    return {name for name in modules if f"support.apps.{name}" in apps}
 
-
-def notebooks_running(notebooks: Path, modules: Iterable[str]) -> dict[str, list[str]]:
-    """Each module -> the notebooks (by number, in order) that run it."""
-    modules = list(modules)
+def notebooks_running(notebooks: Path, modules: Iterable[str], root: Path | None = None) -> dict[str, list[str]]:
+    """Each module -> the notebooks (by number, in order) that run it; `root` holds ``support``
+    (default: the notebooks' parent folder)."""
+    modules, root = list(modules), root or notebooks.parent
     running: dict[str, list[str]] = {name: [] for name in modules}
     for path in sorted(notebooks.glob("[0-9][0-9]_*.ipynb")):
         code = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
-        names = _named_in(code, modules)
-        if re.search(r"\bsupport\.bench\.run\b", code):
-            names |= _benchmark_modules(modules)
-        for name in names:
+        for name in _named_in(code + "\n" + _imported_sources(code, root), modules):
             running[name].append(path.name[:2])
     return running
 

@@ -27,18 +27,25 @@ def test_modules_packages_and_not_the_shared_helpers(tmp_path: Path) -> None:
 
 
 def test_each_way_a_notebook_runs_a_service(tmp_path: Path) -> None:
-    _notebook(tmp_path / "01_a.ipynb", 'service = target.import_service("broken")')
-    _notebook(tmp_path / "02_b.ipynb", "from support.apps import fix_one, template", "x = 1")
-    _notebook(tmp_path / "03_c.ipynb", 'run("support.apps.template:app")')
-    _notebook(tmp_path / "04_d.ipynb", "from support.bench.run import run_benchmark")  # the benchmark's patterns
-    _notebook(tmp_path / "05_e.ipynb", "from support.bench.measure import x  # not the benchmark")
-    running = examples.notebooks_running(tmp_path, ["broken", "fix_one", "template", "silent_blocking", "in_prose"])
+    notebooks, support = tmp_path / "notebooks", tmp_path / "support"
+    (support / "bench").mkdir(parents=True)
+    notebooks.mkdir()
+    (support / "__init__.py").write_text("")
+    (support / "lab.py").write_text('SERVICES = ("broken", "fix_one")\n')  # a helper that imports them
+    (support / "bench" / "__init__.py").write_text('"""Mentions silent_blocking in prose only."""\n')
+    (support / "bench" / "patterns.py").write_text('Pattern("x", "support.apps.template:app")\n')
+    _notebook(notebooks / "01_a.ipynb", 'service = target.import_service("broken")')
+    _notebook(notebooks / "02_b.ipynb", "from support.apps import fix_one, template", "x = 1")
+    _notebook(notebooks / "03_c.ipynb", "from support.lab import reproduce")
+    _notebook(notebooks / "04_d.ipynb", "from support.bench.patterns import PATTERNS")
+    _notebook(notebooks / "05_e.ipynb", "import support.bench  # its docstring names no service")
+    running = examples.notebooks_running(notebooks, ["broken", "fix_one", "template", "silent_blocking", "in_prose"])
     assert running == {
-        "broken": ["01"],
-        "fix_one": ["02"],
-        "template": ["02", "03"],
-        "silent_blocking": ["04"],
-        "in_prose": [],
+        "broken": ["01", "03"],
+        "fix_one": ["02", "03"],
+        "template": ["02", "04"],
+        "silent_blocking": [],
+        "in_prose": [],  # named in a markdown cell only
     }
 
 

@@ -22,7 +22,7 @@ import resource
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +30,6 @@ import aiohttp
 
 from . import eventloop
 from .errors import BenchError
-from .inflight import UpstreamView, view_of_journal
 from .loadgen import LoadResult, RequestSpec, ideal_throughput, new_session, run_load
 from .patterns import PATTERNS, Pattern
 from .processes import start_upstream
@@ -109,6 +108,43 @@ def _ratios(row: Row, ceiling: LoadResult | None) -> dict[str, float | None]:
         "p50": row.load.p50 / ceiling.p50 if ceiling.p50 else None,
         "p99": row.load.p99 / ceiling.p99 if ceiling.p99 else None,
     }
+
+
+# --- what the upstream saw: the bundled upstream's journal -----------------------------
+# It records when each call was received and when its answer was complete. The most calls
+# open at one instant, *peak in flight*, is a structural fact about a pattern, not a timing:
+# the silent blocker holds one call at a time whatever the load, asyncio.to_thread at most
+# its executor's threads, a def route at most AnyIO's tokens, AsyncOpenAI as many as callers.
+
+
+def peak_in_flight(intervals: Iterable[tuple[float, float | None]]) -> int:
+    """The most intervals open at one instant; an interval ``(start, None)`` is still open.
+
+    Intervals are half-open, ``[start, end)``: a call that ends at the instant another
+    begins did not overlap it.
+    """
+    events: list[tuple[float, int]] = []
+    for start, end in intervals:
+        events.append((start, 1))
+        events.append((math.inf if end is None else end, -1))
+    events.sort()  # at equal times -1 sorts before +1: an end frees its place first
+    peak = now = 0
+    for _, step in events:
+        now += step
+        peak = max(peak, now)
+    return peak
+
+
+@dataclass(frozen=True)
+class UpstreamView:
+    requests: int  # calls the upstream received: sent, and billed, whatever became of the answer
+    peak_in_flight: int  # the most calls open at the upstream at one instant
+
+
+def view_of_journal(entries: Iterable[Mapping[str, Any]], *, endpoint: str | None = None) -> UpstreamView:
+    """Count and peak in flight of journal entries (``received_at``, ``finished_at``), of one endpoint or all."""
+    mine = [e for e in entries if endpoint is None or e.get("endpoint") == endpoint]
+    return UpstreamView(len(mine), peak_in_flight((e["received_at"], e.get("finished_at")) for e in mine))
 
 
 class _Control:

@@ -1,10 +1,10 @@
-"""support.bench.inflight: calls the upstream saw, and the most open at one instant."""
+"""support.bench.run: calls the upstream saw, and the most open at one instant."""
 
 from __future__ import annotations
 
 import pytest
 
-from support.bench.inflight import UpstreamView, peak_in_flight, view_of_journal
+from support.bench.run import UpstreamView, peak_in_flight, view_of_journal
 
 
 @pytest.mark.parametrize(

@@ -57,6 +57,7 @@ class LoadResult:
     errors: int = 0  # exceptions, HTTP status >= 400, and requests cut by the deadline
     timed_out: bool = False
     unfinished: int = 0  # with a window: requests still in flight when it closed (not in the latencies)
+    unfinished_waits_s: list[float] = field(default_factory=list)  # how long each had waited by then
 
     @property
     def completed(self) -> int:
@@ -80,6 +81,22 @@ class LoadResult:
     def percentile(self, p: float) -> float:
         """The p-th percentile (0..100) of the latencies; see `percentile`."""
         return percentile(self.latencies_s, p)
+
+    def percentile_bound(self, p: float) -> tuple[float, bool]:
+        """The p-th percentile of every request the run sent, and whether it is only a lower bound.
+
+        `percentile` counts finished requests only. A request still in flight when the
+        window closed took at least as long as it had waited: if more of them waited
+        longer than the finished requests' percentile than the percentile may leave
+        out, that figure describes the lucky few that finished, and the truth is at
+        least the percentile with each unfinished request counted at its wait so far.
+        """
+        finished = self.percentile(p)
+        allowed = (1 - p / 100) * (self.completed + len(self.unfinished_waits_s))
+        longer = sum(1 for w in self.unfinished_waits_s if not w <= finished)  # all of them if nothing finished
+        if longer <= allowed:
+            return finished, False
+        return percentile(self.latencies_s + self.unfinished_waits_s, p), True
 
     @property
     def p50(self) -> float:
@@ -179,6 +196,7 @@ class _ClosedLoop:
             except asyncio.CancelledError:
                 if self.windowed:
                     self.result.unfinished += 1
+                    self.result.unfinished_waits_s.append(time.perf_counter() - t0)
                 else:
                     self.record(t0, DEADLINE)
                 raise

@@ -52,8 +52,8 @@ def table(result: BenchResult) -> str:
                     str(row["concurrency"]),
                     _fmt(row["ok_throughput_rps"], ".1f"),
                     _fmt(row["vs_upstream"].get("throughput"), ".0%"),
-                    _fmt(row["added_p50_ms"], ".0f"),
-                    _fmt(row["added_p99_ms"], ".0f"),
+                    _added(row, 50),
+                    _added(row, 99),
                     str(row["errors"]),
                     str(row["unfinished"]),
                     _fmt(row["upstream_requests"], "d"),
@@ -90,7 +90,7 @@ def headline(result: BenchResult, concurrency: int | None = None) -> str:
         lines.append(
             f"hardened at C={level}: {_fmt(one['vs_upstream'].get('throughput'), '.0%')} of the upstream alone "
             f"(target {t['vs_upstream']:.0%}), "
-            f"added p99 {one['added_p99_ms']:.0f} ms (target {t['added_p99_ms']:.0f}), "
+            f"added p99 {_added(one, 99)} ms (target {t['added_p99_ms']:.0f}), "
             f"loop lag p99 {_fmt((one['lag_ms'] or {}).get('p99'), '.1f')} ms (target {t['lag_p99_ms']:.0f}), "
             f"{_fmt(one['service_cpu_ms'], '.1f')} ms CPU per request"
         )
@@ -127,11 +127,27 @@ def target_table(result: BenchResult, concurrency: int | None = None) -> str:
             [
                 row["title"],
                 _verdict(row["vs_upstream"].get("throughput"), t["vs_upstream"], ".0%", at_least=True),
-                _verdict(row["added_p99_ms"], t["added_p99_ms"], ".0f"),
+                _added_verdict(row, t["added_p99_ms"]),
                 lag,
             ]
         )
     return text_table(rows, rule=True)
+
+
+def _added(row: dict[str, Any], p: int) -> str:
+    """The added latency at percentile `p`; ``>=`` marks a lower bound (unfinished requests)."""
+    value = _fmt(row[f"added_p{p}_ms"], ".0f")
+    return f">={value}" if row.get(f"added_p{p}_at_least") and value != "-" else value
+
+
+def _added_verdict(row: dict[str, Any], target: float) -> str:
+    """Like `_verdict` for the added p99, where a lower bound within the target proves nothing."""
+    value = row["added_p99_ms"]
+    if value is None or math.isnan(value):
+        return "-"
+    if row.get("added_p99_at_least"):
+        return f"{_added(row, 99)}: {'missed' if value > target else 'unknown'}"
+    return _verdict(value, target, ".0f")
 
 
 def _verdict(value: float | None, target: float, spec: str = ".1f", *, at_least: bool = False) -> str:

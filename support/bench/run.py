@@ -77,7 +77,15 @@ class Row:
 
     def to_dict(self, latency_s: float, ceiling: LoadResult | None) -> dict[str, Any]:
         load = self.load
-        added = {f"added_p{p}_ms": (load.percentile(p) - latency_s) * 1000 for p in (50, 95, 99)}
+        # The latencies include failed requests; with no answer at all they would describe
+        # only how fast the service fails (even below the upstream's latency), so none is given.
+        # A percentile the window's unfinished requests may exceed is a lower bound (see
+        # `LoadResult.percentile_bound`) and says so.
+        added: dict[str, Any] = {}
+        for p in (50, 95, 99):
+            value, lower_bound = load.percentile_bound(p)
+            added[f"added_p{p}_ms"] = (value - latency_s) * 1000 if load.ok else math.nan
+            added[f"added_p{p}_at_least"] = lower_bound and bool(load.ok)
         return {
             "pattern": self.pattern,
             "title": self.title,

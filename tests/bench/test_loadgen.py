@@ -136,6 +136,20 @@ def test_window_counts_requests_in_flight_as_unfinished_not_as_errors(upstream):
     result = run_load_sync(chat(upstream, **{"x-upstream-fault": "hang"}), concurrency=3, n_requests=10, window_s=0.5)
     assert (result.unfinished, result.completed, result.errors, result.timed_out) == (3, 0, 0, False)
     assert result.latencies_s == [] and result.throughput == 0
+    assert len(result.unfinished_waits_s) == 3 and all(0.45 <= w < 2 for w in result.unfinished_waits_s)
+    value, lower_bound = result.percentile_bound(99)
+    assert lower_bound and value >= 0.45  # nothing finished: at least the waits
+
+
+def test_a_percentile_is_a_lower_bound_only_when_unfinished_requests_may_exceed_it() -> None:
+    healthy = LoadResult(100, 1000, 1.0, [0.5] * 200, Counter({200: 200}), unfinished=100)
+    healthy.unfinished_waits_s = [0.4] * 100  # in flight at the close, each shorter than a finished call
+    assert healthy.percentile_bound(99) == (0.5, False)
+    stuck = LoadResult(100, 1000, 1.0, [0.01] * 4, Counter({200: 4}), unfinished=96)
+    stuck.unfinished_waits_s = [1.4] * 96  # the few that finished were the lucky ones
+    assert stuck.percentile(99) == pytest.approx(0.01)
+    assert stuck.percentile_bound(99) == (pytest.approx(1.4), True)
+    assert stuck.percentile_bound(50) == (pytest.approx(1.4), True)
 
 
 def test_window_ends_early_when_the_requests_are_done(upstream):

@@ -84,3 +84,27 @@ def test_table_without_a_journal_shows_dashes() -> None:
     line = table(result(row("upstream", 10, 19, latency_s=0.5), external)).splitlines()[3]
     cells = [cell.strip() for cell in line.strip("|").split("|")]
     assert cells[8:10] == ["-", "-"]  # upstream calls, peak in flight
+
+
+def test_no_added_latency_for_a_pattern_that_answered_nothing() -> None:
+    answers = LoadResult(10, 4, 1.0, [0.25] * 4, Counter({500: 4}))
+    failing = Row("await_sync", "await on the sync client", 1, 10, answers, upstream_requests=4)
+    figures = failing.to_dict(0.5, None)
+    assert all(math.isnan(figures[f"added_p{p}_ms"]) for p in (50, 95, 99))  # not -250 ms: failures came fast
+    served = row("async", 10, 4, latency_s=0.6).to_dict(0.5, None)
+    assert round(served["added_p50_ms"]) == 100
+    assert "| await on the sync client | 10 | 0.0 |" in table(result(row("upstream", 10, 19), failing))
+    assert "| - | - |" in table(result(row("upstream", 10, 19), failing))
+
+
+def test_an_added_latency_that_unfinished_requests_may_exceed_is_shown_as_a_lower_bound() -> None:
+    few = LoadResult(100, 1000, 1.0, [0.51] * 4, Counter({200: 4}), unfinished=96)
+    few.unfinished_waits_s = [1.4] * 96
+    stuck = Row("silent", "sync call in async def", 1, 100, few, upstream_requests=4)
+    figures = stuck.to_dict(0.5, None)
+    assert figures["added_p99_at_least"] and round(figures["added_p99_ms"]) == 900
+    text = table(result(row("upstream", 100, 190), stuck))
+    assert "| >=900 | >=900 |" in text  # not the 10 ms the four lucky requests took
+    assert ">=900: missed" in target_table(result(row("upstream", 100, 190), stuck))
+    served = row("async", 100, 180)
+    assert not served.to_dict(0.5, None)["added_p99_at_least"]

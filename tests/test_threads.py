@@ -174,15 +174,16 @@ def test_time_run_sync_waits_for_a_token() -> None:
 
 def test_watch_sees_borrowed_tokens_and_threads() -> None:
     async def main() -> tuple[int, int, int, float]:
-        before = proc_status().threads
         async with watch(interval=0.005) as peaks:
             await asyncio.gather(*(to_thread.run_sync(time.sleep, 0.2) for _ in range(5)))
-        return peaks.borrowed_tokens, peaks.total_tokens, peaks.threads - before, peaks.cpu_s
+        return peaks.borrowed_tokens, peaks.total_tokens, peaks.threads, peaks.cpu_s
 
-    borrowed, total, extra_threads, cpu_s = asyncio.run(main())
+    borrowed, total, threads, cpu_s = asyncio.run(main())
     assert (borrowed, total) == (5, 40)
     if Path("/proc/self/status").exists():
-        assert extra_threads >= 5
+        # the five sleeping workers and the main thread, at least. (Not "five more than
+        # before": idle threads left by earlier tests' loops may exit meanwhile.)
+        assert threads >= 5 + 1
     assert cpu_s >= 0
 
 

@@ -1,9 +1,12 @@
-"""Precision and recall of the static rules on a marked corpus (the project's is ``tests/doctor/corpus``).
+"""Precision and recall of the static rules on a marked corpus (the project's is ``tests/doctor/corpus``),
+or on the real-code corpus, a manifest of files from public projects (`support.doctor.realcode`).
 
 A corpus line ending in ``# expect: OA102`` (or ``# expect: OA101, OA102``) must be
-flagged with that code; anything else flagged is a false positive.
+flagged with that code; anything else flagged is a false positive. In the real-code
+corpus the manifest lists what each file should be flagged with instead.
 
     python -m support.doctor.evaluate CORPUS_DIR
+    python -m support.doctor.evaluate --manifest tests/doctor/realcode --cache build/realcode [--fetch]
 """
 
 from __future__ import annotations
@@ -16,10 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..tables import text_table
+from .realcode import ManifestError, RealFile, fetch_missing, load_manifests
 from .rules import RULES
 from .sources import check_file, iter_files
 
-__all__ = ["Evaluation", "evaluate", "expectations", "format_table"]
+__all__ = ["Evaluation", "evaluate", "evaluate_real", "expectations", "format_table"]
 
 _EXPECT = re.compile(r"#\s*expect:\s*(?P<codes>OA\d+(?:\s*,\s*OA\d+)*)")
 _KNOWN_MISS = re.compile(r"#\s*known-miss:\s*(?P<codes>OA\d+(?:\s*,\s*OA\d+)*)")
@@ -83,6 +87,24 @@ def evaluate(corpus: str | Path) -> Evaluation:
     return result
 
 
+def evaluate_real(files: list[RealFile], cache: Path) -> Evaluation:
+    """Check each manifest file from `cache` against the findings its manifest expects.
+
+    A file missing from the cache is an error (fill the cache with `fetch_missing`)."""
+    result = Evaluation()
+    for real in files:
+        result.expected |= {(real.key, e.line, e.code) for e in real.findings}
+        local = real.cache_path(cache)
+        if not local.is_file():
+            result.errors.append(f"{real.key}@{real.commit[:12]}: not in the cache {cache} (use --fetch)")
+            continue
+        result.files += 1
+        findings, errors = check_file(local)
+        result.errors.extend(errors)
+        result.found |= {(real.key, f.line, f.code) for f in findings}
+    return result
+
+
 def _ratio(num: int, den: int) -> str:
     return f"{num / den:.2f}" if den else "n/a"
 
@@ -94,7 +116,8 @@ def format_table(result: Evaluation) -> str:
         ("rule", "expected", "flagged", "TP", "FP", "FN", "known miss", "precision", "recall", "recall incl. known")
     ]
     totals = [0, 0, 0, 0]
-    for code in [*RULES, "all"]:
+    labelled = sorted({k[2] for k in result.expected | result.found} - set(RULES))  # a code with no rule yet
+    for code in [*RULES, *labelled, "all"]:
         if code == "all":
             tp, fp, fn, km = totals
         else:
@@ -120,16 +143,39 @@ def format_table(result: Evaluation) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m support.doctor.evaluate",
-        description="Precision and recall of the doctor's rules on a marked corpus.",
+        description="Precision and recall of the doctor's rules on a marked corpus, or on the real-code corpus.",
     )
-    parser.add_argument("corpus", type=Path, metavar="CORPUS_DIR", help="a folder of marked .py files")
+    parser.add_argument("corpus", type=Path, nargs="?", metavar="CORPUS_DIR", help="a folder of marked .py files")
+    parser.add_argument("--manifest", type=Path, metavar="DIR", help="a folder of real-code manifests (*.toml)")
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=Path("build/realcode"),
+        help="where the manifest's files are (default: %(default)s)",
+    )
+    parser.add_argument("--fetch", action="store_true", help="download the files the cache lacks (needs the internet)")
     args = parser.parse_args(argv)
-    if not args.corpus.is_dir():
-        parser.error(f"{args.corpus}: not a directory")
-    result = evaluate(args.corpus)
-    print(
-        f"corpus: {result.files} files, {len(result.expected)} marked findings, {len(result.known_misses)} known misses"
-    )
+    if (args.corpus is None) == (args.manifest is None):
+        parser.error("give either CORPUS_DIR or --manifest DIR")
+    if args.manifest is not None:
+        if not args.manifest.is_dir():
+            parser.error(f"{args.manifest}: not a directory")
+        try:
+            files = load_manifests(args.manifest)
+        except ManifestError as exc:
+            parser.error(str(exc))
+        fetch_errors = fetch_missing(files, args.cache) if args.fetch else []
+        result = evaluate_real(files, args.cache)
+        result.errors[:0] = fetch_errors
+        print(f"real-code corpus: {len(files)} files listed, {result.files} checked from {args.cache}")
+    else:
+        if not args.corpus.is_dir():
+            parser.error(f"{args.corpus}: not a directory")
+        result = evaluate(args.corpus)
+        print(
+            f"corpus: {result.files} files, {len(result.expected)} marked findings, "
+            f"{len(result.known_misses)} known misses"
+        )
     print(format_table(result))
     for path, line, code in sorted(result.missed):
         print(f"missed: {path}:{line}: {code}")

@@ -12,6 +12,8 @@ corpus the manifest lists what each file should be flagged with instead.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import re
 import sys
 from collections.abc import Sequence
@@ -23,7 +25,19 @@ from .realcode import ManifestError, RealFile, fetch_missing, load_manifests
 from .rules import RULES
 from .sources import check_file, iter_files
 
-__all__ = ["Evaluation", "evaluate", "evaluate_real", "expectations", "format_table"]
+__all__ = [
+    "Evaluation",
+    "checker_digest",
+    "evaluate",
+    "evaluate_real",
+    "expectations",
+    "format_table",
+    "load_record",
+    "record",
+]
+
+# What decides the findings: a record made with other versions of these is stale.
+_CHECKER_FILES = ("checks.py", "resolve.py", "rules.py", "sources.py")
 
 _EXPECT = re.compile(r"#\s*expect:\s*(?P<codes>OA\d+(?:\s*,\s*OA\d+)*)")
 _KNOWN_MISS = re.compile(r"#\s*known-miss:\s*(?P<codes>OA\d+(?:\s*,\s*OA\d+)*)")
@@ -105,6 +119,42 @@ def evaluate_real(files: list[RealFile], cache: Path) -> Evaluation:
     return result
 
 
+def checker_digest(manifests: Path) -> str:
+    """A hash of the checker's source and of the manifests: what a recorded result depends on."""
+    digest = hashlib.sha256()
+    here = Path(__file__).parent
+    for path in [*(here / name for name in _CHECKER_FILES), *sorted(manifests.glob("*.toml"))]:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def record(result: Evaluation, manifests: Path) -> dict[str, object]:
+    """The evaluation as data, with the digest it was made with (see `load_record`).
+
+    The real-code corpus's files are not in this project, so CI cannot re-run its
+    evaluation; it can check that the checker and the labels are still those the
+    recorded result was measured with."""
+    return {
+        "checker_digest": checker_digest(manifests),
+        "files": result.files,
+        "expected": sorted(result.expected),
+        "found": sorted(result.found),
+        "errors": result.errors,
+    }
+
+
+def load_record(path: Path) -> tuple[Evaluation, str]:
+    """A recorded evaluation and the digest it was made with."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    result = Evaluation(
+        expected={(str(path), int(line), str(code)) for path, line, code in data["expected"]},
+        found={(str(path), int(line), str(code)) for path, line, code in data["found"]},
+        files=data["files"],
+        errors=list(data["errors"]),
+    )
+    return result, str(data["checker_digest"])
+
+
 def _ratio(num: int, den: int) -> str:
     return f"{num / den:.2f}" if den else "n/a"
 
@@ -154,6 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="where the manifest's files are (default: %(default)s)",
     )
     parser.add_argument("--fetch", action="store_true", help="download the files the cache lacks (needs the internet)")
+    parser.add_argument("--record", type=Path, metavar="JSON", help="with --manifest: write the evaluation to JSON")
     args = parser.parse_args(argv)
     if (args.corpus is None) == (args.manifest is None):
         parser.error("give either CORPUS_DIR or --manifest DIR")
@@ -167,6 +218,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         fetch_errors = fetch_missing(files, args.cache) if args.fetch else []
         result = evaluate_real(files, args.cache)
         result.errors[:0] = fetch_errors
+        if args.record is not None:
+            args.record.write_text(json.dumps(record(result, args.manifest), indent=1) + "\n", encoding="utf-8")
         print(f"real-code corpus: {len(files)} files listed, {result.files} checked from {args.cache}")
     else:
         if not args.corpus.is_dir():

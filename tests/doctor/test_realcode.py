@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from support.doctor.evaluate import evaluate_real, main
+from support.doctor.evaluate import checker_digest, evaluate_real, load_record, main
 from support.doctor.realcode import ManifestError, RealFile, fetch_missing, load_manifests
 from tests.conftest import ROOT
 
@@ -144,3 +144,38 @@ def test_the_committed_real_code_corpus() -> None:
     assert len(files) >= 40 and len({f.repo for f in files}) == len(files)
     defective = sum(1 for f in files if f.findings)
     assert 0.3 <= defective / len(files) <= 0.7, (defective, len(files))
+
+
+def test_a_record_round_trips_and_carries_the_checkers_digest(tmp_path: Path) -> None:
+    folder = manifest(tmp_path / "m", entry())
+    files = load_manifests(folder)
+    cached(tmp_path / "cache", files[0], BLOCKING)
+    out = tmp_path / "results.json"
+    assert main(["--manifest", str(folder), "--cache", str(tmp_path / "cache"), "--record", str(out)]) == 0
+    again, digest = load_record(out)
+    assert digest == checker_digest(folder)
+    key = ("someone/service/app/main.py", 10, "OA102")
+    assert (again.files, again.expected, again.found) == (1, {key}, {key})
+    (folder / "m.toml").write_text(entry(line=9))  # a label changed: the record no longer describes it
+    assert checker_digest(folder) != digest
+
+
+def test_the_recorded_real_code_results_are_current() -> None:
+    """CI has no copy of the real files, so it cannot re-score them; it can fail when the
+    checker or the labels changed since the recorded result was measured."""
+    _, digest = load_record(REALCODE / "results.json")
+    assert digest == checker_digest(REALCODE), (
+        "the checker or the manifests changed since tests/doctor/realcode/results.json was recorded: "
+        "python -m support.doctor.evaluate --manifest tests/doctor/realcode --cache build/realcode --fetch "
+        "--record tests/doctor/realcode/results.json"
+    )
+
+
+def test_the_recorded_real_code_results_match_a_live_run_where_the_files_are_cached() -> None:
+    cache = ROOT / "build" / "realcode"  # the evaluate command's default cache
+    files = load_manifests(REALCODE)
+    if not all(f.cache_path(cache).is_file() for f in files):
+        pytest.skip("the real-code files are not cached on this machine (fetch them with --fetch)")
+    live = evaluate_real(files, cache)
+    recorded, _ = load_record(REALCODE / "results.json")
+    assert (live.expected, live.found, live.files) == (recorded.expected, recorded.found, recorded.files)

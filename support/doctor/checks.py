@@ -1,4 +1,4 @@
-"""The rules themselves: walk one module and report OA101-OA107.
+"""The rules themselves: walk one module and report OA101-OA112.
 
 Precision first: every rule fires only when name resolution (`resolve`) is certain the
 receiver is an OpenAI client of the right kind; anything unknown is left alone.
@@ -21,6 +21,8 @@ ROUTE_METHODS = frozenset(
 STREAMING_RESPONSES = frozenset({"StreamingResponse", "EventSourceResponse"})
 CACHE_DECORATORS = frozenset({"functools.lru_cache", "functools.cache", "functools.cached_property"})
 FASTAPI_CLASSES = frozenset({"fastapi.FastAPI", "fastapi.applications.FastAPI"})
+APP_CLASSES = FASTAPI_CLASSES | {"starlette.applications.Starlette"}
+CLOSE_METHODS = frozenset({"close", "aclose"})
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,7 @@ class _Checker:
                     yield self.issue("OA106", node)
         yield from self._unclosed_module_clients()
         yield from self._sync_stream_generators()
+        yield from self._unclosed_streams()
 
     # --- OA101, OA102, OA103 ----------------------------------------------------------
 
@@ -367,6 +370,93 @@ class _Checker:
             scope = self.m.scope_of.get(node)
             if arg is not None and scope is not None and self._is_sync_stream(arg, scope, None):
                 return True
+        return False
+
+    # --- OA108 ------------------------------------------------------------------------
+
+    def _unclosed_streams(self) -> Iterator[Issue]:
+        for loop in ast.walk(self.m.tree):
+            if not isinstance(loop, (ast.For, ast.AsyncFor)):
+                continue
+            scope = self.m.function_scope(loop)
+            if scope is None or not self._stream_source(loop, scope):
+                continue
+            if self._exits_early(loop) and not self._closed_by_finally(loop):
+                yield self.issue("OA108", loop)
+
+    def _stream_call(self, expr: ast.expr | None, is_async: bool) -> bool:
+        """`expr` is ``await client...create(stream=True)`` (async) or the sync call itself."""
+        if is_async:
+            if not isinstance(expr, ast.Await):
+                return False
+            expr = expr.value
+        if not isinstance(expr, ast.Call):
+            return False
+        call = self.m.api_call(expr)
+        return call is not None and call.kind == ("async" if is_async else "sync") and call.streams and not call.manager
+
+    def _stream_source(self, loop: ast.For | ast.AsyncFor, scope: Scope) -> bool:
+        """The loop iterates a stream it opened itself: the call, or a local bound once to it
+        and used only by this loop (a stream returned, stored or closed elsewhere is left alone)."""
+        is_async = isinstance(loop, ast.AsyncFor)
+        if self._stream_call(loop.iter, is_async):
+            return True
+        if not isinstance(loop.iter, ast.Name):
+            return False
+        name = loop.iter.id
+        bindings = scope.bindings.get(name)
+        if self.m.lookup(name, scope) is not bindings or bindings is None or len(bindings) != 1:
+            return False
+        binding = bindings[0]
+        if binding.how != "assign" or not self._stream_call(binding.value, is_async):
+            return False
+        uses = [
+            n for n in ast.walk(scope.node) if isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Load)
+        ]
+        return uses == [loop.iter]
+
+    def _exits_early(self, loop: ast.For | ast.AsyncFor) -> bool:
+        """`break` out of this loop, or `return` / `raise` (not caught inside it) in its body."""
+        stack: list[tuple[ast.AST, bool, bool]] = [(s, True, False) for s in loop.body]
+        while stack:
+            node, own_loop, caught = stack.pop()
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+                continue
+            if isinstance(node, ast.Break) and own_loop:
+                return True
+            if isinstance(node, ast.Return):
+                return True
+            if isinstance(node, ast.Raise) and not caught:
+                return True
+            if isinstance(node, (ast.For, ast.AsyncFor, ast.While)):
+                stack.extend((s, False, caught) for s in [*node.body, *node.orelse])
+                continue
+            if isinstance(node, ast.Try | ast.TryStar) and node.handlers:
+                stack.extend((s, own_loop, True) for s in node.body)
+                rest = [*node.handlers, *node.orelse, *node.finalbody]
+                stack.extend((s, own_loop, caught) for s in rest)
+                continue
+            stack.extend((c, own_loop, caught) for c in ast.iter_child_nodes(node))
+        return False
+
+    def _closed_by_finally(self, loop: ast.For | ast.AsyncFor) -> bool:
+        """A `with` around the loop, or a `finally` around it that closes something."""
+        child: ast.AST = loop
+        parent = self.m.parents.get(loop)
+        while parent is not None and not isinstance(
+            parent, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.Module)
+        ):
+            if isinstance(parent, (ast.With, ast.AsyncWith)) and child in parent.body:
+                return True
+            if isinstance(parent, ast.Try | ast.TryStar) and child in parent.body:
+                for node in (n for s in parent.finalbody for n in ast.walk(s)):
+                    if (
+                        isinstance(node, ast.Call)
+                        and isinstance(node.func, ast.Attribute)
+                        and node.func.attr in CLOSE_METHODS
+                    ):
+                        return True
+            child, parent = parent, self.m.parents.get(parent)
         return False
 
 

@@ -73,6 +73,16 @@ RULES: dict[str, Rule] = {
             "(and billing) to the end; use AsyncOpenAI with an async generator that closes the stream "
             "(`finally: await stream.close()`)",
         ),
+        Rule(
+            "OA108",
+            "stream left open when the loop over it exits early",
+            "loop over an OpenAI stream that can exit early (`break`, `return` or `raise`) with nothing closing "
+            "the stream: the rest of the response is never read, so its HTTP connection stays checked out of the "
+            "client's pool until the stream is garbage-collected; each early exit leaks one, and once the pool is "
+            'exhausted every request waits for a free connection until it times out ("works for hours, then '
+            'times out"); open it with `async with await client...create(..., stream=True) as stream:` (`with` '
+            "for the sync client) or `finally: await stream.close()`",
+        ),
     ]
 }
 

@@ -1,0 +1,47 @@
+"""The rules added for issue 17 (OA108-OA112): each has corpus cases, is evaluated, is listed by
+--show-rules, and fires on the shortest form of its mistake while its fix stays clean."""
+
+from __future__ import annotations
+
+import pytest
+
+from support.doctor import RULES, check_source, main
+from support.doctor.evaluate import evaluate
+from tests.conftest import ROOT
+
+CORPUS = ROOT / "tests" / "doctor" / "corpus"
+
+CASES: dict[str, tuple[str, str]] = {
+    "OA108": (
+        "from openai import AsyncOpenAI\nc = AsyncOpenAI()\nasync def f():\n"
+        "    async for x in await c.chat.completions.create(model='m', messages=[], stream=True):\n"
+        "        break\n",
+        "from openai import AsyncOpenAI\nc = AsyncOpenAI()\nasync def f():\n"
+        "    async with await c.chat.completions.create(model='m', messages=[], stream=True) as s:\n"
+        "        async for x in s:\n            break\n",
+    ),
+}
+
+
+def _codes(source: str) -> list[str]:
+    return [i.code for i in check_source(source)]
+
+
+@pytest.mark.parametrize("code", sorted(CASES))
+def test_fires_on_the_mistake_and_not_on_its_fix(code: str) -> None:
+    bad, fixed = CASES[code]
+    assert _codes(bad) == [code]
+    assert _codes(fixed) == []
+
+
+@pytest.mark.parametrize("code", sorted(CASES))
+def test_corpus_has_positive_cases_all_found(code: str) -> None:
+    result = evaluate(CORPUS)
+    tp, fp, fn, _ = result.counts(code)
+    assert tp >= 3 and fp == 0 and fn == 0
+
+
+@pytest.mark.parametrize("code", sorted(CASES))
+def test_show_rules_lists_it(code: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--show-rules"]) == 0
+    assert f"{code}  {RULES[code].title}" in capsys.readouterr().out

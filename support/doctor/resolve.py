@@ -19,17 +19,74 @@ __all__ = ["ApiCall", "Kind", "Module", "Scope"]
 
 Kind = Literal["sync", "async"]
 
+# The client classes and the SDK's exported aliases of them (openai 3.57,
+# openai/__init__.py: ``from ._client import Client, OpenAI, ..., AsyncClient, AsyncOpenAI``;
+# openai/_client.py: ``Client = OpenAI`` and ``AsyncClient = AsyncOpenAI``;
+# ``from .lib.azure import AzureOpenAI, AsyncAzureOpenAI`` and ``from .lib.bedrock import
+# BedrockOpenAI, AsyncBedrockOpenAI``, where ``class BedrockOpenAI(OpenAI)`` and
+# ``class AsyncBedrockOpenAI(AsyncOpenAI)``).
 SYNC_CLASSES = frozenset(
-    {"openai.OpenAI", "openai.AzureOpenAI", "openai._client.OpenAI", "openai.lib.azure.AzureOpenAI"}
+    {
+        "openai.OpenAI",
+        "openai.Client",
+        "openai.AzureOpenAI",
+        "openai.BedrockOpenAI",
+        "openai._client.OpenAI",
+        "openai._client.Client",
+        "openai.lib.azure.AzureOpenAI",
+        "openai.lib.bedrock.BedrockOpenAI",
+    }
 )
 ASYNC_CLASSES = frozenset(
     {
         "openai.AsyncOpenAI",
+        "openai.AsyncClient",
         "openai.AsyncAzureOpenAI",
+        "openai.AsyncBedrockOpenAI",
         "openai._client.AsyncOpenAI",
+        "openai._client.AsyncClient",
         "openai.lib.azure.AsyncAzureOpenAI",
+        "openai.lib.bedrock.AsyncBedrockOpenAI",
     }
 )
+# The resources of the module-level client of openai >= 1: ``openai.chat.completions.create``
+# goes through a lazily built sync ``OpenAI`` (openai/__init__.py: ``class _ModuleClient(OpenAI)``,
+# ``_load_client() -> OpenAI``, and ``from ._module_client import beta as beta, chat as chat, ...``,
+# each a ``LazyProxy`` of that client's resource). openai 0.x's ``openai.ChatCompletion.create``
+# and ``acreate`` are not among them: that API is gone from openai >= 1 (lib/_old_api.py only
+# raises ``APIRemovedInV1``), so it is left alone.
+MODULE_RESOURCES = frozenset(
+    {
+        "admin",
+        "audio",
+        "batches",
+        "beta",
+        "chat",
+        "completions",
+        "containers",
+        "content_provenance_checks",
+        "conversations",
+        "decisions",
+        "embeddings",
+        "evals",
+        "files",
+        "fine_tuning",
+        "images",
+        "live",
+        "models",
+        "moderations",
+        "realtime",
+        "responses",
+        "safety",
+        "skills",
+        "uploads",
+        "vector_stores",
+        "videos",
+        "webhooks",
+    }
+)
+# Decorators that keep a factory's return value (a cached factory returns the same client).
+KEEPS_RESULT = frozenset({"functools.lru_cache", "functools.cache"})
 # Methods of a client that return another client sharing its pool.
 CLIENT_COPY_METHODS = frozenset({"with_options", "copy"})
 # Attributes that return a resource wrapper, not a response.
@@ -76,7 +133,8 @@ class Binding:
     scope: Scope
     value: ast.expr | None = None  # None: unknown (import, loop target, def, ...)
     annotation: ast.expr | None = None
-    how: str = "assign"  # assign | with | param | def
+    how: str = "assign"  # assign | with | param | def | import
+    target: str | None = None  # for an import: the qualified name it binds
 
 
 @dataclass
@@ -114,6 +172,7 @@ class Module:
         self.module_scope = Scope(tree, None)
         self.functions: dict[str, FunctionNode] = {}  # module-level defs
         self._memo: dict[int, Kind | None] = {}
+        self._returns_memo: dict[FunctionNode, Kind | None] = {}
         self._build(tree, self.module_scope)
 
     # --- building ---------------------------------------------------------------------
@@ -205,7 +264,7 @@ class Module:
                 self.imports[local] = f"{node.module}.{alias.name}"
             else:
                 continue
-            scope.bind(local, Binding(scope, how="import"))
+            scope.bind(local, Binding(scope, how="import", target=self.imports[local]))
 
     def _bind_params(self, args: ast.arguments, scope: Scope, fn: ast.AST) -> None:
         positional = [*args.posonlyargs, *args.args]
@@ -257,7 +316,14 @@ class Module:
     def qualname(self, expr: ast.expr) -> str | None:
         """``openai.OpenAI`` for `OA` after ``from openai import OpenAI as OA``, and so on."""
         if isinstance(expr, ast.Name):
-            return self.imports.get(expr.id)
+            scope = self.scope_of.get(expr)
+            if scope is None:  # a node outside the tree (a string annotation, parsed)
+                return self.imports.get(expr.id)
+            # the import the name refers to from where it stands: a name also bound
+            # otherwise in that scope (a local class `Client`, a parameter) is not the import
+            bindings = self.lookup(expr.id, scope) or []
+            targets = {b.target if b.how == "import" else None for b in bindings}
+            return targets.pop() if len(targets) == 1 else None
         if isinstance(expr, ast.Attribute):
             base = self.qualname(expr.value)
             return f"{base}.{expr.attr}" if base else None
@@ -310,9 +376,12 @@ class Module:
                 return self.client_kind(func.value, scope)
             if isinstance(func, ast.Name):
                 fn = self.function_named(func.id, scope)
-                if fn is not None and fn.returns is not None:
-                    return self.annotation_kind(fn.returns, self.module_scope)
+                if isinstance(fn, ast.FunctionDef):
+                    return self.returned_kind(fn)
             return None
+        if isinstance(expr, ast.Await) and isinstance(expr.value, ast.Call) and isinstance(expr.value.func, ast.Name):
+            fn = self.function_named(expr.value.func.id, scope)
+            return self.returned_kind(fn) if isinstance(fn, ast.AsyncFunctionDef) else None
         if isinstance(expr, ast.Name):
             bindings = self.lookup(expr.id, scope)
             return self._unify(bindings) if bindings else None
@@ -323,6 +392,26 @@ class Module:
             if cls is not None:
                 return self._unify(self.class_bindings[cls].get(expr.attr, []))
         return None
+
+    def returned_kind(self, fn: FunctionNode) -> Kind | None:
+        """The kind of client a module-level factory returns: its return annotation, else
+        what every one of its ``return`` statements returns (``def get_client(): return
+        OpenAI()``), when all agree. A generator, a decorated function (but for
+        ``functools.lru_cache``/``cache``) or a bare ``return`` is unknown."""
+        if fn.returns is not None:
+            return self.annotation_kind(fn.returns, self.module_scope)
+        if fn in self._returns_memo:
+            return self._returns_memo[fn]
+        self._returns_memo[fn] = None  # recursion resolves to unknown
+        kind: Kind | None = None
+        if all(self.qualname(d.func if isinstance(d, ast.Call) else d) in KEEPS_RESULT for d in fn.decorator_list):
+            own = list(self.walk_own(fn))
+            returns = [n for n in own if isinstance(n, ast.Return)]
+            if returns and not any(isinstance(n, (ast.Yield, ast.YieldFrom)) for n in own):
+                kinds = {self.client_kind(r.value, self.scope_of[r]) if r.value is not None else None for r in returns}
+                kind = kinds.pop() if len(kinds) == 1 else None
+        self._returns_memo[fn] = kind
+        return kind
 
     def _unify(self, bindings: list[Binding]) -> Kind | None:
         kinds = {self._binding_kind(b) for b in bindings}
@@ -402,6 +491,9 @@ class Module:
             kind = self.client_kind(node, scope)
             if kind:
                 break
+            if self._module_resource(node, path):
+                kind = "sync"  # openai.chat.completions.create(...): the module-level client
+                break
             if isinstance(node, ast.Attribute):
                 path.insert(0, node.attr)
                 node = node.value
@@ -410,6 +502,17 @@ class Module:
         if not path and func.attr != "close":
             return None  # low-level client.get/post/...: not what the rules are about
         return ApiCall(call, kind, path, func.attr)
+
+    def _module_resource(self, node: ast.expr, path: list[str]) -> bool:
+        """`node` (followed by `path`) is a resource of the module-level client: ``openai``
+        then ``chat``, or ``chat`` after ``from openai import chat``."""
+        if not isinstance(node, ast.Name):
+            return False  # `openai.chat` is judged one step out, at `openai`
+        name = self.qualname(node)
+        if name == "openai":
+            return bool(path) and path[0] in MODULE_RESOURCES
+        prefix, _, resource = (name or "").partition(".")
+        return prefix == "openai" and resource in MODULE_RESOURCES
 
     # --- structure helpers ------------------------------------------------------------
 

@@ -7,10 +7,10 @@ receiver is an OpenAI client of the right kind; anything unknown is left alone.
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from .resolve import ApiCall, FunctionNode, Module, Scope
+from .resolve import ApiCall, Binding, FunctionNode, Module, Scope
 from .rules import RULES, VARIANTS
 
 __all__ = ["Issue", "check_tree"]
@@ -23,6 +23,9 @@ CACHE_DECORATORS = frozenset({"functools.lru_cache", "functools.cache", "functoo
 FASTAPI_CLASSES = frozenset({"fastapi.FastAPI", "fastapi.applications.FastAPI"})
 APP_CLASSES = FASTAPI_CLASSES | {"starlette.applications.Starlette"}
 CLOSE_METHODS = frozenset({"close", "aclose"})
+RETRY_DECORATORS = frozenset({"tenacity.retry", "backoff.on_exception", "backoff.on_predicate"})
+RETRY_ITERATORS = frozenset({"tenacity.Retrying", "tenacity.AsyncRetrying"})
+SLEEPS = frozenset({"time.sleep", "asyncio.sleep", "anyio.sleep", "trio.sleep"})
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,7 @@ class _Checker:
         yield from self._unclosed_module_clients()
         yield from self._sync_stream_generators()
         yield from self._unclosed_streams()
+        yield from self._stacked_retries()
 
     # --- OA101, OA102, OA103 ----------------------------------------------------------
 
@@ -458,6 +462,117 @@ class _Checker:
                         return True
             child, parent = parent, self.m.parents.get(parent)
         return False
+
+    # --- OA109 ------------------------------------------------------------------------
+
+    def _stacked_retries(self) -> Iterator[Issue]:
+        for node in ast.walk(self.m.tree):
+            regions: list[ast.AST] = []
+            if self._retrying_block(node):
+                regions = list(getattr(node, "body", []))
+            elif isinstance(node, ast.For) and self._retry_loop(node):
+                regions = [
+                    s for t in self._own(node.body) if isinstance(t, ast.Try) and self._retries(t, node) for s in t.body
+                ]
+            for call in self._api_calls(regions):
+                if self._default_retries(call):
+                    yield self.issue("OA109", call.node)
+
+    def _retrying_block(self, node: ast.AST) -> bool:
+        """A function under a retry decorator, or ``for attempt in Retrying(...):``."""
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            return any(
+                self.m.qualname(d.func if isinstance(d, ast.Call) else d) in RETRY_DECORATORS
+                for d in node.decorator_list
+            )
+        return (
+            isinstance(node, (ast.For, ast.AsyncFor))
+            and isinstance(node.iter, ast.Call)
+            and self.m.qualname(node.iter.func) in RETRY_ITERATORS
+        )
+
+    def _own(self, stmts: Sequence[ast.AST]) -> Iterator[ast.AST]:
+        """Nodes of `stmts`, not descending into nested functions, lambdas or classes."""
+        stack: list[ast.AST] = list(reversed(stmts))
+        while stack:
+            node = stack.pop()
+            yield node
+            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+                stack.extend(reversed(list(ast.iter_child_nodes(node))))
+
+    def _retry_loop(self, loop: ast.For) -> bool:
+        """``for attempt in range(n):`` (a `while` loop is as often a worker loop: left alone)."""
+        it = loop.iter
+        return (
+            isinstance(it, ast.Call)
+            and isinstance(it.func, ast.Name)
+            and it.func.id == "range"
+            and self.m.lookup("range", self.m.scope_of.get(it, self.m.module_scope)) is None
+        )
+
+    def _retries(self, attempt: ast.Try, loop: ast.For) -> bool:
+        """This `try` is one attempt: success leaves the loop (`break`/`return` in its body or
+        `else`), a handler swallows the error and goes round again (`continue` or a sleep), and
+        the loop variable is not used in it (a batch over items is not a retry)."""
+        target = loop.target.id if isinstance(loop.target, ast.Name) else None
+        if target is None:
+            return False
+        inside = list(self._own([*attempt.body, *attempt.orelse]))
+        if any(isinstance(n, ast.Name) and n.id == target for n in inside):
+            return False
+        if not any(isinstance(n, (ast.Break, ast.Return)) for n in inside):
+            return False
+        for handler in attempt.handlers:
+            for n in self._own(handler.body):
+                if isinstance(n, ast.Continue) or (isinstance(n, ast.Call) and self.m.qualname(n.func) in SLEEPS):
+                    return True
+        return False
+
+    def _api_calls(self, stmts: Sequence[ast.AST]) -> Iterator[ApiCall]:
+        for node in self._own(stmts):
+            if isinstance(node, ast.Call):
+                call = self.m.api_call(node)
+                if call is not None and call.path:
+                    yield call
+
+    def _default_retries(self, call: ApiCall) -> bool:
+        """The client of `call` certainly keeps the SDK's default retries: every constructor it
+        comes from is in this file and sets no ``max_retries`` (nor ``**kwargs``), and no
+        ``with_options``/``copy`` on the way sets it."""
+        func = call.node.func
+        assert isinstance(func, ast.Attribute)
+        expr = func.value
+        for _ in call.path:
+            assert isinstance(expr, ast.Attribute)
+            expr = expr.value
+        scope = self.m.scope_of.get(call.node)
+        return scope is not None and self._default_client(expr, scope, 0)
+
+    def _default_client(self, expr: ast.expr, scope: Scope, depth: int) -> bool:
+        if depth > 8:
+            return False
+        if isinstance(expr, ast.Call):
+            if any(k.arg in {"max_retries", None} for k in expr.keywords):
+                return False
+            if self.m.constructor_kind(expr):
+                return True
+            func = expr.func
+            return (
+                isinstance(func, ast.Attribute)
+                and func.attr in {"with_options", "copy"}
+                and self._default_client(func.value, scope, depth + 1)
+            )
+        bindings: list[Binding] | None = None
+        if isinstance(expr, ast.Name):
+            bindings = self.m.lookup(expr.id, scope)
+        elif isinstance(expr, ast.Attribute) and isinstance(expr.value, ast.Attribute) and expr.value.attr == "state":
+            bindings = self.m.state_bindings.get(expr.attr)
+        if not bindings:
+            return False
+        return all(
+            b.value is not None and b.how in {"assign", "with"} and self._default_client(b.value, b.scope, depth + 1)
+            for b in bindings
+        )
 
 
 def _keyword(call: ast.Call, name: str) -> ast.expr | None:

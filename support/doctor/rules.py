@@ -83,6 +83,16 @@ RULES: dict[str, Rule] = {
             'times out"); open it with `async with await client...create(..., stream=True) as stream:` (`with` '
             "for the sync client) or `finally: await stream.close()`",
         ),
+        Rule(
+            "OA109",
+            "own retries around an OpenAI call whose client retries too",
+            "retry (tenacity, backoff or a retry loop) around an OpenAI call whose client keeps the SDK's default "
+            "retries: the SDK already retries connection errors, timeouts, 408/409/429 and 5xx with back-off, so "
+            "every attempt of yours makes several upstream attempts; the counts multiply and the back-offs add up, "
+            "holding a failing request far longer (and sending more load to an overloaded upstream) than either "
+            "layer intends; keep one layer: `max_retries=0` on the client you retry yourself "
+            "(or `client.with_options(max_retries=0)` for this call), or drop your retry",
+        ),
     ]
 }
 

@@ -20,6 +20,12 @@ CASES: dict[str, tuple[str, str]] = {
         "    async with await c.chat.completions.create(model='m', messages=[], stream=True) as s:\n"
         "        async for x in s:\n            break\n",
     ),
+    "OA109": (
+        "from openai import OpenAI\nfrom tenacity import retry\nc = OpenAI()\n@retry\ndef f():\n"
+        "    c.chat.completions.create(model='m', messages=[])\n",
+        "from openai import OpenAI\nfrom tenacity import retry\nc = OpenAI(max_retries=0)\n@retry\ndef f():\n"
+        "    c.chat.completions.create(model='m', messages=[])\n",
+    ),
 }
 
 

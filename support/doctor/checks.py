@@ -71,6 +71,7 @@ class _Checker:
         yield from self._sync_stream_generators()
         yield from self._unclosed_streams()
         yield from self._stacked_retries()
+        yield from self._no_timeouts()
 
     # --- OA101, OA102, OA103 ----------------------------------------------------------
 
@@ -572,6 +573,33 @@ class _Checker:
         return all(
             b.value is not None and b.how in {"assign", "with"} and self._default_client(b.value, b.scope, depth + 1)
             for b in bindings
+        )
+
+    # --- OA110 ------------------------------------------------------------------------
+
+    def _no_timeouts(self) -> Iterator[Issue]:
+        service = any(isinstance(n, ast.Call) and self.m.qualname(n.func) in APP_CLASSES for n in ast.walk(self.m.tree))
+        for node in ast.walk(self.m.tree):
+            if not isinstance(node, ast.Call):
+                continue
+            timeout = _keyword(node, "timeout")
+            if not (isinstance(timeout, ast.Constant) and timeout.value is None):
+                continue
+            if not (self.m.constructor_kind(node) or self.m.api_call(node) or self._client_copy(node)):
+                continue
+            scope = self.m.function_scope(node)
+            if service or (scope is not None and scope.is_async):
+                yield self.issue("OA110", timeout)
+
+    def _client_copy(self, node: ast.Call) -> bool:
+        """``client.with_options(...)`` / ``client.copy(...)`` on a known client."""
+        func = node.func
+        scope = self.m.scope_of.get(node)
+        return (
+            isinstance(func, ast.Attribute)
+            and func.attr in {"with_options", "copy"}
+            and scope is not None
+            and self.m.client_kind(func.value, scope) is not None
         )
 
 

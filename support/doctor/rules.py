@@ -93,6 +93,15 @@ RULES: dict[str, Rule] = {
             "layer intends; keep one layer: `max_retries=0` on the client you retry yourself "
             "(or `client.with_options(max_retries=0)` for this call), or drop your retry",
         ),
+        Rule(
+            "OA110",
+            "timeout=None on an OpenAI client or call in a service",
+            "`timeout=None` turns off every timeout of the request (connect, read, write, pool): an upstream that "
+            "stops answering, or a connection dropped without a reset, holds the request, its connection and the "
+            "caller forever; no timeout error is ever raised, so the SDK's retries never start either; keep a "
+            "finite timeout (an `httpx.Timeout` with a short connect timeout), and bound a whole call with "
+            "`asyncio.timeout(...)` if it needs a deadline",
+        ),
     ]
 }
 

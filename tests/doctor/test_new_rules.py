@@ -26,6 +26,10 @@ CASES: dict[str, tuple[str, str]] = {
         "from openai import OpenAI\nfrom tenacity import retry\nc = OpenAI(max_retries=0)\n@retry\ndef f():\n"
         "    c.chat.completions.create(model='m', messages=[])\n",
     ),
+    "OA110": (
+        "from openai import AsyncOpenAI\nasync def f():\n    c = AsyncOpenAI(timeout=None)\n",
+        "from openai import AsyncOpenAI\nasync def f():\n    c = AsyncOpenAI(timeout=30.0)\n",
+    ),
 }
 
 

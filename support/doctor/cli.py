@@ -1,4 +1,7 @@
-"""``python -m support.doctor PATH...``: ruff-style output, exit 0 clean / 1 found / 2 error."""
+"""``python -m support.doctor PATH...``: exit 0 clean / 1 found / 2 error.
+
+Output: ruff-style text, JSON, SARIF 2.1.0 or GitHub Actions annotations (`formats`).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import json
 import sys
 from collections.abc import Sequence
 
+from .formats import github_commands, sarif_log
 from .rules import RULES, selected
 from .sources import Finding, check_file, iter_files
 
@@ -26,7 +30,12 @@ def _parser() -> argparse.ArgumentParser:
         epilog="Exit status: 0 nothing found, 1 something found, 2 usage error or a file that cannot be read/parsed.",
     )
     parser.add_argument("paths", nargs="*", metavar="PATH", help="files or directories (walked for .py and .ipynb)")
-    parser.add_argument("--format", choices=["text", "json"], default="text")
+    parser.add_argument(
+        "--format",
+        choices=["text", "json", "sarif", "github"],
+        default="text",
+        help="text (ruff-style), json, sarif (SARIF 2.1.0) or github (GitHub Actions annotations)",
+    )
     parser.add_argument("--select", action="append", metavar="CODES", help="only these code prefixes (comma-separated)")
     parser.add_argument("--ignore", action="append", metavar="CODES", help="skip these code prefixes (comma-separated)")
     parser.add_argument("--show-rules", action="store_true", help="list the rules and exit")
@@ -72,6 +81,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{parser.prog}: error: {error}", file=sys.stderr)
     if args.format == "json":
         print(json.dumps([f.as_dict() for f in findings], indent=2))
+    elif args.format == "sarif":
+        print(json.dumps(sarif_log(findings, errors), indent=2))
+    elif args.format == "github":
+        for line in github_commands(findings, errors):
+            print(line)
     else:
         for finding in findings:
             print(finding)

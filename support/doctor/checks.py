@@ -25,6 +25,9 @@ APP_CLASSES = FASTAPI_CLASSES | {"starlette.applications.Starlette"}
 CLOSE_METHODS = frozenset({"close", "aclose"})
 RETRY_DECORATORS = frozenset({"tenacity.retry", "backoff.on_exception", "backoff.on_predicate"})
 RETRY_ITERATORS = frozenset({"tenacity.Retrying", "tenacity.AsyncRetrying"})
+ASYNC_AZURE = frozenset({"openai.AsyncAzureOpenAI", "openai.lib.azure.AsyncAzureOpenAI"})
+SYNC_TOKEN_PROVIDERS = frozenset({"azure.identity.get_bearer_token_provider"})
+TOKEN_FETCHES = frozenset({"get_token", "get_token_info"})
 SLEEPS = frozenset({"time.sleep", "asyncio.sleep", "anyio.sleep", "trio.sleep"})
 
 
@@ -72,6 +75,7 @@ class _Checker:
         yield from self._unclosed_streams()
         yield from self._stacked_retries()
         yield from self._no_timeouts()
+        yield from self._sync_token_providers()
 
     # --- OA101, OA102, OA103 ----------------------------------------------------------
 
@@ -601,6 +605,50 @@ class _Checker:
             and scope is not None
             and self.m.client_kind(func.value, scope) is not None
         )
+
+    # --- OA111 ------------------------------------------------------------------------
+
+    def _sync_token_providers(self) -> Iterator[Issue]:
+        for node in ast.walk(self.m.tree):
+            if not (isinstance(node, ast.Call) and self.m.qualname(node.func) in ASYNC_AZURE):
+                continue
+            provider = _keyword(node, "azure_ad_token_provider")
+            scope = self.m.scope_of.get(node)
+            if provider is not None and scope is not None and self._sync_provider(provider, scope, 0):
+                yield self.issue("OA111", provider)
+
+    def _sync_provider(self, expr: ast.expr, scope: Scope, depth: int) -> bool:
+        """`expr` is certainly a plain function returning the token (not an awaitable)."""
+        if depth > 8:
+            return False
+        if isinstance(expr, ast.Call):
+            return self.m.qualname(expr.func) in SYNC_TOKEN_PROVIDERS
+        if not isinstance(expr, ast.Name):
+            return False
+        bindings = self.m.lookup(expr.id, scope)
+        if not bindings or len(bindings) != 1:
+            return False
+        binding = bindings[0]
+        if binding.how == "assign" and binding.value is not None:
+            return self._sync_provider(binding.value, binding.scope, depth + 1)
+        if binding.how != "def":
+            return False
+        defs = [
+            n
+            for n in ast.walk(binding.scope.node)
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+            and n.name == expr.id
+            and self.m.scope_of.get(n) is binding.scope
+        ]
+        if len(defs) != 1 or not isinstance(defs[0], ast.FunctionDef) or self._is_generator(defs[0]):
+            return False
+        # a plain def that fetches the token itself (`credential.get_token(...)`, which blocks while it
+        # refreshes); one that returns a call's result may hand back a coroutine, which the SDK awaits
+        own = list(self.m.walk_own(defs[0]))
+        fetches = any(
+            isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in TOKEN_FETCHES for n in own
+        )
+        return fetches and not any(isinstance(n, ast.Return) and isinstance(n.value, ast.Call) for n in own)
 
 
 def _keyword(call: ast.Call, name: str) -> ast.expr | None:

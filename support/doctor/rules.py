@@ -102,6 +102,15 @@ RULES: dict[str, Rule] = {
             "finite timeout (an `httpx.Timeout` with a short connect timeout), and bound a whole call with "
             "`asyncio.timeout(...)` if it needs a deadline",
         ),
+        Rule(
+            "OA111",
+            "sync token provider given to AsyncAzureOpenAI",
+            "sync token provider given to AsyncAzureOpenAI: the client calls it on the event loop before every "
+            "request, and a sync azure.identity credential fetches and refreshes its token with blocking I/O "
+            "(an HTTP call to Entra ID or the managed-identity endpoint, or an `az` subprocess), stalling every "
+            "other request while it does; use `azure.identity.aio.get_bearer_token_provider` with an "
+            "`azure.identity.aio` credential, or an `async def` provider",
+        ),
     ]
 }
 

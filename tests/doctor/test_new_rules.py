@@ -30,6 +30,14 @@ CASES: dict[str, tuple[str, str]] = {
         "from openai import AsyncOpenAI\nasync def f():\n    c = AsyncOpenAI(timeout=None)\n",
         "from openai import AsyncOpenAI\nasync def f():\n    c = AsyncOpenAI(timeout=30.0)\n",
     ),
+    "OA111": (
+        "from azure.identity import DefaultAzureCredential, get_bearer_token_provider\n"
+        "from openai import AsyncAzureOpenAI\n"
+        "c = AsyncAzureOpenAI(azure_ad_token_provider=get_bearer_token_provider(DefaultAzureCredential(), 's'))\n",
+        "from azure.identity.aio import DefaultAzureCredential, get_bearer_token_provider\n"
+        "from openai import AsyncAzureOpenAI\n"
+        "c = AsyncAzureOpenAI(azure_ad_token_provider=get_bearer_token_provider(DefaultAzureCredential(), 's'))\n",
+    ),
 }
 
 

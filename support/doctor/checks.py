@@ -76,6 +76,7 @@ class _Checker:
         yield from self._stacked_retries()
         yield from self._no_timeouts()
         yield from self._sync_token_providers()
+        yield from self._sync_client_dependencies()
 
     # --- OA101, OA102, OA103 ----------------------------------------------------------
 
@@ -649,6 +650,65 @@ class _Checker:
             isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in TOKEN_FETCHES for n in own
         )
         return fetches and not any(isinstance(n, ast.Return) and isinstance(n.value, ast.Call) for n in own)
+
+    # --- OA112 ------------------------------------------------------------------------
+
+    def _sync_client_dependencies(self) -> Iterator[Issue]:
+        found: list[FunctionNode] = []
+        for route in self.routes:
+            if not isinstance(route, ast.AsyncFunctionDef):
+                continue
+            for fn in self._dependencies_of(route):
+                if fn not in found and self._only_returns_a_client(fn):
+                    found.append(fn)
+        for fn in found:
+            yield self.issue("OA112", fn)
+
+    def _dependencies_of(self, route: ast.AsyncFunctionDef) -> Iterator[FunctionNode]:
+        """Module-level functions `route` depends on through ``Depends(fn)`` in its parameters
+        (directly or through a module-level alias such as ``Client = Annotated[..., Depends(fn)]``)
+        or its decorator's ``dependencies=[...]``."""
+        args = route.args
+        exprs: list[ast.expr] = [
+            *(a.annotation for a in [*args.posonlyargs, *args.args, *args.kwonlyargs] if a.annotation is not None),
+            *args.defaults,
+            *(d for d in args.kw_defaults if d is not None),
+        ]
+        for deco in route.decorator_list:
+            if isinstance(deco, ast.Call) and (deps := _keyword(deco, "dependencies")) is not None:
+                exprs.append(deps)
+        for expr in exprs:
+            for node in ast.walk(expr):
+                if isinstance(node, ast.Name) and not self.m.is_depends(node):
+                    bindings = self.m.module_scope.bindings.get(node.id, [])
+                    if len(bindings) == 1 and bindings[0].value is not None and bindings[0].how == "assign":
+                        yield from self._depends_targets(bindings[0].value)
+            yield from self._depends_targets(expr)
+
+    def _depends_targets(self, expr: ast.expr) -> Iterator[FunctionNode]:
+        for node in ast.walk(expr):
+            if isinstance(node, ast.Call) and self.m.is_depends(node.func):
+                target = node.args[0] if node.args else _keyword(node, "dependency")
+                fn = self._module_function(target, node)
+                if fn is not None:
+                    yield fn
+
+    def _only_returns_a_client(self, fn: FunctionNode) -> bool:
+        """A plain def whose whole body is ``return <name or attribute>``, and that is a client."""
+        if not isinstance(fn, ast.FunctionDef):
+            return False
+        body = fn.body
+        if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+            body = body[1:]  # docstring
+        if len(body) != 1 or not isinstance(body[0], ast.Return) or body[0].value is None:
+            return False
+        value = body[0].value
+        if any(not isinstance(n, (ast.Attribute, ast.Name, ast.Load)) for n in ast.walk(value)):
+            return False
+        if fn.returns is not None and self.m.annotation_kind(fn.returns, self.m.module_scope):
+            return True
+        scope = self.m.scope_of.get(value)
+        return scope is not None and self.m.client_kind(value, scope) is not None
 
 
 def _keyword(call: ast.Call, name: str) -> ast.expr | None:

@@ -111,6 +111,15 @@ RULES: dict[str, Rule] = {
             "other request while it does; use `azure.identity.aio.get_bearer_token_provider` with an "
             "`azure.identity.aio` credential, or an `async def` provider",
         ),
+        Rule(
+            "OA112",
+            "plain-def FastAPI dependency that only returns a shared client",
+            "plain `def` dependency that only returns a shared client: FastAPI runs every sync dependency in "
+            "the thread pool (`solve_dependencies` awaits `run_in_threadpool(call, ...)`, "
+            "fastapi/dependencies/utils.py), so each request takes a thread hop for an attribute read, and waits "
+            "for a free worker thread whenever the pool is busy (with sync routes or `to_thread` calls); "
+            "make it `async def`, which FastAPI awaits on the event loop",
+        ),
     ]
 }
 

@@ -10,6 +10,7 @@ from support.doctor.evaluate import evaluate
 from tests.conftest import ROOT
 
 CORPUS = ROOT / "tests" / "doctor" / "corpus"
+NEW_CODES = ["OA108", "OA109", "OA110", "OA111", "OA112"]
 
 CASES: dict[str, tuple[str, str]] = {
     "OA108": (
@@ -38,6 +39,14 @@ CASES: dict[str, tuple[str, str]] = {
         "from openai import AsyncAzureOpenAI\n"
         "c = AsyncAzureOpenAI(azure_ad_token_provider=get_bearer_token_provider(DefaultAzureCredential(), 's'))\n",
     ),
+    "OA112": (
+        "from fastapi import Depends, FastAPI, Request\nfrom openai import AsyncOpenAI\napp = FastAPI()\n"
+        "def dep(request: Request) -> AsyncOpenAI:\n    return request.app.state.openai\n"
+        "@app.get('/')\nasync def route(c: AsyncOpenAI = Depends(dep)):\n    pass\n",
+        "from fastapi import Depends, FastAPI, Request\nfrom openai import AsyncOpenAI\napp = FastAPI()\n"
+        "async def dep(request: Request) -> AsyncOpenAI:\n    return request.app.state.openai\n"
+        "@app.get('/')\nasync def route(c: AsyncOpenAI = Depends(dep)):\n    pass\n",
+    ),
 }
 
 
@@ -63,3 +72,17 @@ def test_corpus_has_positive_cases_all_found(code: str) -> None:
 def test_show_rules_lists_it(code: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--show-rules"]) == 0
     assert f"{code}  {RULES[code].title}" in capsys.readouterr().out
+
+
+def test_oa112_cites_where_fastapi_runs_sync_dependencies_on_a_thread() -> None:
+    import inspect
+
+    from fastapi.dependencies import utils
+
+    assert "run_in_threadpool(call" in inspect.getsource(utils.solve_dependencies)
+    assert "solve_dependencies" in RULES["OA112"].message and "run_in_threadpool" in RULES["OA112"].message
+
+
+def test_every_new_rule_has_a_case_and_a_row() -> None:
+    assert sorted(CASES) == NEW_CODES
+    assert all(code in RULES for code in NEW_CODES)

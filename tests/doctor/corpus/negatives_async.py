@@ -21,7 +21,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 app = FastAPI(lifespan=lifespan)
 
 
-def get_client(request: Request) -> AsyncOpenAI:
+def get_client(request: Request) -> AsyncOpenAI:  # expect: OA112
     return request.app.state.openai
 
 

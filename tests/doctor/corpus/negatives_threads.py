@@ -13,7 +13,7 @@ app = FastAPI()
 client = OpenAI()
 
 
-def get_client(request: Request) -> OpenAI:
+def get_client(request: Request) -> OpenAI:  # expect: OA112
     return request.app.state.openai
 
 

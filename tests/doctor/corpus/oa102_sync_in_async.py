@@ -18,7 +18,7 @@ app = FastAPI(lifespan=lifespan)
 client = OpenAI()
 
 
-def get_client(request: Request) -> OpenAI:
+def get_client(request: Request) -> OpenAI:  # expect: OA112
     return request.app.state.openai
 
 

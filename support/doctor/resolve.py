@@ -288,7 +288,9 @@ class Module:
         how: str = "assign",
     ) -> None:
         if isinstance(target, ast.Name):
-            scope.bind(target.id, Binding(scope, value, annotation, how))
+            # a name declared `global` is bound in the module, its value evaluated here
+            holder = self.module_scope if target.id in scope.global_names else scope
+            holder.bind(target.id, Binding(scope, value, annotation, how))
         elif isinstance(target, (ast.Tuple, ast.List)):
             for element in target.elts:
                 self._bind_target(element.value if isinstance(element, ast.Starred) else element, None, scope)
@@ -343,20 +345,21 @@ class Module:
 
     def lookup(self, name: str, scope: Scope) -> list[Binding] | None:
         """The bindings `name` refers to from `scope` (Python's LEGB, class bodies skipped)."""
+        holder = self.defining_scope(name, scope)
+        return holder.bindings[name] if holder is not None else None
+
+    def defining_scope(self, name: str, scope: Scope) -> Scope | None:
+        """The scope `name` refers to from `scope`: where its bindings are held."""
         if name in scope.global_names:
-            return self.module_scope.bindings.get(name)
+            return self.module_scope if name in self.module_scope.bindings else None
         current: Scope | None = scope
         first = True
         while current is not None:
             if (first or not current.is_class) and name in current.bindings:
-                return current.bindings[name]
+                return current
             first = False
             current = current.parent
         return None
-
-    def defining_scope(self, name: str, scope: Scope) -> Scope | None:
-        bindings = self.lookup(name, scope)
-        return bindings[0].scope if bindings else None
 
     def function_named(self, name: str, scope: Scope) -> FunctionNode | None:
         """The module-level function `name` refers to from `scope`, if it is one."""
@@ -396,8 +399,9 @@ class Module:
     def returned_kind(self, fn: FunctionNode) -> Kind | None:
         """The kind of client a module-level factory returns: its return annotation, else
         what every one of its ``return`` statements returns (``def get_client(): return
-        OpenAI()``), when all agree. A generator, a decorated function (but for
-        ``functools.lru_cache``/``cache``) or a bare ``return`` is unknown."""
+        OpenAI()``), when all agree (a ``return None`` aside). A generator, a decorated
+        function (but for ``functools.lru_cache``/``cache``) or one returning only None is
+        unknown."""
         if fn.returns is not None:
             return self.annotation_kind(fn.returns, self.module_scope)
         if fn in self._returns_memo:
@@ -408,13 +412,19 @@ class Module:
             own = list(self.walk_own(fn))
             returns = [n for n in own if isinstance(n, ast.Return)]
             if returns and not any(isinstance(n, (ast.Yield, ast.YieldFrom)) for n in own):
-                kinds = {self.client_kind(r.value, self.scope_of[r]) if r.value is not None else None for r in returns}
+                # `return` / `return None` beside `return OpenAI()`: a call on the result
+                # succeeds only when it is the client (see `_unify`)
+                values = [(r.value, self.scope_of[r]) for r in returns if r.value is not None and not is_none(r.value)]
+                kinds = {self.client_kind(value, scope) for value, scope in values}
                 kind = kinds.pop() if len(kinds) == 1 else None
         self._returns_memo[fn] = kind
         return kind
 
     def _unify(self, bindings: list[Binding]) -> Kind | None:
-        kinds = {self._binding_kind(b) for b in bindings}
+        # `x = None` beside `x = OpenAI()` (lazy set-up) leaves x a client wherever a call on
+        # it can succeed at all: `None.chat` raises before any request, so a plain
+        # assignment of None is no evidence against the client (a parameter's default is).
+        kinds = {self._binding_kind(b) for b in bindings if not (b.how == "assign" and is_none(b.value))}
         if len(kinds) == 1:
             return kinds.pop()
         return None
@@ -539,3 +549,8 @@ class Module:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
                 continue
             stack.extend(reversed(list(ast.iter_child_nodes(node))))
+
+
+def is_none(expr: ast.expr | None) -> bool:
+    """`expr` is absent (a bare ``return``) or the constant None."""
+    return expr is None or (isinstance(expr, ast.Constant) and expr.value is None)

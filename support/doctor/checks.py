@@ -25,6 +25,15 @@ APP_CLASSES = FASTAPI_CLASSES | {"starlette.applications.Starlette"}
 CLOSE_METHODS = frozenset({"close", "aclose"})
 RETRY_DECORATORS = frozenset({"tenacity.retry", "backoff.on_exception", "backoff.on_predicate"})
 RETRY_ITERATORS = frozenset({"tenacity.Retrying", "tenacity.AsyncRetrying"})
+HTTP_CLIENTS = frozenset(
+    {
+        "httpx.Client",
+        "httpx.AsyncClient",
+        "openai.DefaultHttpxClient",
+        "openai.DefaultAsyncHttpxClient",
+        "openai.DefaultAioHttpClient",
+    }
+)
 ASYNC_AZURE = frozenset({"openai.AsyncAzureOpenAI", "openai.lib.azure.AsyncAzureOpenAI"})
 SYNC_TOKEN_PROVIDERS = frozenset({"azure.identity.get_bearer_token_provider"})
 TOKEN_FETCHES = frozenset({"get_token", "get_token_info"})
@@ -588,9 +597,17 @@ class _Checker:
             if not isinstance(node, ast.Call):
                 continue
             timeout = _keyword(node, "timeout")
-            if not (isinstance(timeout, ast.Constant) and timeout.value is None):
+            http_client = _keyword(node, "http_client")
+            if (
+                timeout is None
+                and self.m.constructor_kind(node)
+                and isinstance(http_client, ast.Call)
+                and self.m.qualname(http_client.func) in HTTP_CLIENTS
+            ):
+                timeout = _keyword(http_client, "timeout")  # the SDK adopts the http_client's timeout
+            elif not (self.m.constructor_kind(node) or self.m.api_call(node) or self._client_copy(node)):
                 continue
-            if not (self.m.constructor_kind(node) or self.m.api_call(node) or self._client_copy(node)):
+            if not (isinstance(timeout, ast.Constant) and timeout.value is None):
                 continue
             scope = self.m.function_scope(node)
             if service or (scope is not None and scope.is_async):

@@ -96,7 +96,8 @@ RULES: dict[str, Rule] = {
         Rule(
             "OA110",
             "timeout=None on an OpenAI client or call in a service",
-            "`timeout=None` turns off every timeout of the request (connect, read, write, pool): an upstream that "
+            "`timeout=None` (on the client, a call, or the `http_client` a client without its own timeout adopts "
+            "it from) turns off every timeout of the request (connect, read, write, pool): an upstream that "
             "stops answering, or a connection dropped without a reset, holds the request, its connection and the "
             "caller forever; no timeout error is ever raised, so the SDK's retries never start either; keep a "
             "finite timeout (an `httpx.Timeout` with a short connect timeout), and bound a whole call with "

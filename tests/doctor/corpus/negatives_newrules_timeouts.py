@@ -7,10 +7,17 @@ from openai import AsyncOpenAI, OpenAI
 
 client = AsyncOpenAI(timeout=httpx.Timeout(60.0, connect=5.0))
 script_client = OpenAI(timeout=None)  # a one-off script: no service waits on it
+# the client's own timeout wins over the http_client's
+overridden = AsyncOpenAI(timeout=30.0, http_client=httpx.AsyncClient(timeout=None))
 
 
 def batch() -> None:
     script_client.chat.completions.create(model="m", messages=[], timeout=None)
+
+
+async def build() -> None:
+    tuned = AsyncOpenAI(http_client=httpx.AsyncClient(timeout=httpx.Timeout(30.0)))
+    await tuned.close()
 
 
 async def handler(queue: asyncio.Queue[str]) -> None:

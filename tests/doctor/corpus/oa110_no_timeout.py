@@ -3,8 +3,9 @@
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx
 from fastapi import FastAPI, Request
-from openai import AsyncOpenAI, OpenAI
+from openai import AsyncOpenAI, DefaultAsyncHttpxClient, OpenAI
 
 
 @asynccontextmanager
@@ -19,6 +20,15 @@ batch_client = OpenAI(
     max_retries=0,
     timeout=None,  # expect: OA110
 )
+
+adopted = AsyncOpenAI(http_client=httpx.AsyncClient(timeout=None))  # expect: OA110
+pooled = AsyncOpenAI(http_client=DefaultAsyncHttpxClient(timeout=None, limits=httpx.Limits()))  # expect: OA110
+
+
+@app.on_event("shutdown")
+async def shutdown() -> None:
+    await adopted.close()
+    await pooled.close()
 
 
 @app.post("/chat")

@@ -87,6 +87,9 @@ MODULE_RESOURCES = frozenset(
 )
 # Decorators that keep a factory's return value (a cached factory returns the same client).
 KEEPS_RESULT = frozenset({"functools.lru_cache", "functools.cache"})
+# Decorators that make a method an attribute whose value is what the method returns.
+PROPERTIES = frozenset({"builtins.property", "functools.cached_property"})
+BUILTINS = frozenset({"property"})  # builtins the rules name, when not rebound in the file
 # Methods of a client that return another client sharing its pool.
 CLIENT_COPY_METHODS = frozenset({"with_options", "copy"})
 # Attributes that return a resource wrapper, not a response.
@@ -324,6 +327,8 @@ class Module:
             # the import the name refers to from where it stands: a name also bound
             # otherwise in that scope (a local class `Client`, a parameter) is not the import
             bindings = self.lookup(expr.id, scope) or []
+            if not bindings and expr.id in BUILTINS:
+                return f"builtins.{expr.id}"
             targets = {b.target if b.how == "import" else None for b in bindings}
             return targets.pop() if len(targets) == 1 else None
         if isinstance(expr, ast.Attribute):
@@ -381,6 +386,15 @@ class Module:
                 fn = self.function_named(func.id, scope)
                 if isinstance(fn, ast.FunctionDef):
                     return self.returned_kind(fn)
+            if isinstance(func, ast.Attribute):  # self.get_client()
+                cls = self._self_class(func.value, scope)
+                method = self._method(cls, func.attr) if cls is not None else None
+                if (
+                    isinstance(method, ast.FunctionDef)
+                    and cls is not None
+                    and not self.class_bindings[cls].get(func.attr)
+                ):
+                    return self.returned_kind(method)
             return None
         if isinstance(expr, ast.Await) and isinstance(expr.value, ast.Call) and isinstance(expr.value.func, ast.Name):
             fn = self.function_named(expr.value.func.id, scope)
@@ -393,32 +407,48 @@ class Module:
                 return self._unify(self.state_bindings.get(expr.attr, []))
             cls = self._self_class(expr.value, scope)
             if cls is not None:
-                return self._unify(self.class_bindings[cls].get(expr.attr, []))
+                return self._self_attribute_kind(cls, expr.attr)
         return None
 
-    def returned_kind(self, fn: FunctionNode) -> Kind | None:
-        """The kind of client a module-level factory returns: its return annotation, else
-        what every one of its ``return`` statements returns (``def get_client(): return
-        OpenAI()``), when all agree (a ``return None`` aside). A generator, a decorated
-        function (but for ``functools.lru_cache``/``cache``) or one returning only None is
-        unknown."""
+    def returned_kind(self, fn: FunctionNode, keeps: frozenset[str] = KEEPS_RESULT) -> Kind | None:
+        """The kind of client a factory returns: its return annotation, else what every one
+        of its ``return`` statements returns (``def get_client(): return OpenAI()``), when
+        all agree (a ``return None`` aside). A generator, a function with a decorator not in
+        `keeps` (``functools.lru_cache``/``cache``) or one returning only None is unknown."""
         if fn.returns is not None:
             return self.annotation_kind(fn.returns, self.module_scope)
+        if not all(self.qualname(d.func if isinstance(d, ast.Call) else d) in keeps for d in fn.decorator_list):
+            return None
         if fn in self._returns_memo:
             return self._returns_memo[fn]
         self._returns_memo[fn] = None  # recursion resolves to unknown
         kind: Kind | None = None
-        if all(self.qualname(d.func if isinstance(d, ast.Call) else d) in KEEPS_RESULT for d in fn.decorator_list):
-            own = list(self.walk_own(fn))
-            returns = [n for n in own if isinstance(n, ast.Return)]
-            if returns and not any(isinstance(n, (ast.Yield, ast.YieldFrom)) for n in own):
-                # `return` / `return None` beside `return OpenAI()`: a call on the result
-                # succeeds only when it is the client (see `_unify`)
-                values = [(r.value, self.scope_of[r]) for r in returns if r.value is not None and not is_none(r.value)]
-                kinds = {self.client_kind(value, scope) for value, scope in values}
-                kind = kinds.pop() if len(kinds) == 1 else None
+        own = list(self.walk_own(fn))
+        returns = [n for n in own if isinstance(n, ast.Return)]
+        if returns and not any(isinstance(n, (ast.Yield, ast.YieldFrom)) for n in own):
+            # `return` / `return None` beside `return OpenAI()`: a call on the result
+            # succeeds only when it is the client (see `_unify`)
+            values = [(r.value, self.scope_of[r]) for r in returns if r.value is not None and not is_none(r.value)]
+            kinds = {self.client_kind(value, scope) for value, scope in values}
+            kind = kinds.pop() if len(kinds) == 1 else None
         self._returns_memo[fn] = kind
         return kind
+
+    def _method(self, cls: ast.ClassDef, name: str) -> FunctionNode | None:
+        """The one method `name` defined in `cls`'s body (None if absent or defined twice)."""
+        defs = [s for s in cls.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef)) and s.name == name]
+        return defs[0] if len(defs) == 1 else None
+
+    def _self_attribute_kind(self, cls: ast.ClassDef, name: str) -> Kind | None:
+        """``self.name``: what every ``self.name = ...`` assigns, or what a ``@property`` /
+        ``@functools.cached_property`` of that name returns (not both)."""
+        bindings = self.class_bindings[cls].get(name, [])
+        method = self._method(cls, name)
+        if method is None:
+            return self._unify(bindings)
+        if bindings or not method.decorator_list or not isinstance(method, ast.FunctionDef):
+            return None
+        return self.returned_kind(method, PROPERTIES)
 
     def _unify(self, bindings: list[Binding]) -> Kind | None:
         # `x = None` beside `x = OpenAI()` (lazy set-up) leaves x a client wherever a call on

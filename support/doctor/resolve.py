@@ -90,6 +90,11 @@ KEEPS_RESULT = frozenset({"functools.lru_cache", "functools.cache"})
 # Decorators that make a method an attribute whose value is what the method returns.
 PROPERTIES = frozenset({"builtins.property", "functools.cached_property"})
 BUILTINS = frozenset({"property"})  # builtins the rules name, when not rebound in the file
+# Functions that return the client they are given, patched in place: langsmith's
+# ``def wrap_openai(client: C, *, ...) -> C`` (langsmith/wrappers/_openai.py) wraps
+# ``chat.completions.create`` and ``completions.create`` keeping each sync or async
+# (``acreate if run_helpers.is_async(original_create) else create``) and ends ``return client``.
+RETURNS_ITS_CLIENT = frozenset({"langsmith.wrappers.wrap_openai", "langsmith.wrappers._openai.wrap_openai"})
 # Methods of a client that return another client sharing its pool.
 CLIENT_COPY_METHODS = frozenset({"with_options", "copy"})
 # Attributes that return a resource wrapper, not a response.
@@ -382,6 +387,8 @@ class Module:
             func = expr.func
             if isinstance(func, ast.Attribute) and func.attr in CLIENT_COPY_METHODS:
                 return self.client_kind(func.value, scope)
+            if expr.args and not isinstance(expr.args[0], ast.Starred) and self.qualname(func) in RETURNS_ITS_CLIENT:
+                return self.client_kind(expr.args[0], scope)
             if isinstance(func, ast.Name):
                 fn = self.function_named(func.id, scope)
                 if isinstance(fn, ast.FunctionDef):

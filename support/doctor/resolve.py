@@ -5,7 +5,16 @@ A flow-insensitive, per-scope model of one module: every name's bindings in its 
 from all methods of a class, and ``<obj>.state.X`` bindings from anywhere in the
 module (``app.state.openai = client`` in a lifespan). A name is a client only when
 *every* binding of it in its scope resolves to the same kind of client: a name that is
-sometimes something else is unknown, and unknown is never flagged.
+sometimes something else is unknown, and unknown is never flagged (a plain ``x = None``
+beside the client does not count: a call on None raises before any request).
+
+Clients come from the SDK's classes and their exported aliases (``openai.Client``,
+``AsyncClient``), through the module under any alias; from a factory in the same file
+(annotated, or every ``return`` agreeing), a method or ``@property`` of the same class,
+langsmith's ``wrap_openai``; and the module-level client of openai >= 1
+(``openai.chat.completions.create`` is a sync client underneath). Imports are resolved
+per scope: a name bound otherwise where it is used (a local ``Client`` class, a
+parameter) is not the import.
 """
 
 from __future__ import annotations

@@ -104,6 +104,14 @@ BUILTINS = frozenset({"property"})  # builtins the rules name, when not rebound 
 # ``chat.completions.create`` and ``completions.create`` keeping each sync or async
 # (``acreate if run_helpers.is_async(original_create) else create``) and ends ``return client``.
 RETURNS_ITS_CLIENT = frozenset({"langsmith.wrappers.wrap_openai", "langsmith.wrappers._openai.wrap_openai"})
+# Modules that re-export openai's names: langfuse's drop-in (langfuse/openai.py: ``import
+# openai`` and ``from openai import AsyncAzureOpenAI, AsyncOpenAI, AzureOpenAI, OpenAI``,
+# patching the resources' ``create`` in place with wrapt, sync and async kept apart), used
+# as ``from langfuse.openai import openai`` or ``from langfuse.openai import AsyncOpenAI``.
+REEXPORTS = {
+    "langfuse.openai.openai": "openai",
+    **{f"langfuse.openai.{c}": f"openai.{c}" for c in ("OpenAI", "AsyncOpenAI", "AzureOpenAI", "AsyncAzureOpenAI")},
+}
 # Methods of a client that return another client sharing its pool.
 CLIENT_COPY_METHODS = frozenset({"with_options", "copy"})
 # Attributes that return a resource wrapper, not a response.
@@ -344,10 +352,11 @@ class Module:
             if not bindings and expr.id in BUILTINS:
                 return f"builtins.{expr.id}"
             targets = {b.target if b.how == "import" else None for b in bindings}
-            return targets.pop() if len(targets) == 1 else None
+            name = targets.pop() if len(targets) == 1 else None
+            return REEXPORTS.get(name, name) if name else None
         if isinstance(expr, ast.Attribute):
             base = self.qualname(expr.value)
-            return f"{base}.{expr.attr}" if base else None
+            return REEXPORTS.get(f"{base}.{expr.attr}", f"{base}.{expr.attr}") if base else None
         return None
 
     def class_kind(self, expr: ast.expr) -> Kind | None:

@@ -351,13 +351,30 @@ class Module:
             bindings = self.lookup(expr.id, scope) or []
             if not bindings and expr.id in BUILTINS:
                 return f"builtins.{expr.id}"
-            targets = {b.target if b.how == "import" else None for b in bindings}
-            name = targets.pop() if len(targets) == 1 else None
+            imported = {b.target for b in bindings if b.how == "import"}
+            others = [b for b in bindings if b.how != "import"]
+            if len(imported) == 1 and others and all(self._rebinds_itself(b, expr.id) for b in others):
+                # `import openai` then `openai = openai.OpenAI()`: where `openai.X` works at
+                # all (a client has no attribute `OpenAI`), `openai` is still the module
+                others = []
+            name = imported.pop() if len(imported) == 1 and not others else None
             return REEXPORTS.get(name, name) if name else None
         if isinstance(expr, ast.Attribute):
             base = self.qualname(expr.value)
             return REEXPORTS.get(f"{base}.{expr.attr}", f"{base}.{expr.attr}") if base else None
         return None
+
+    @staticmethod
+    def _rebinds_itself(binding: Binding, name: str) -> bool:
+        """``name = name.Something(...)``: a name rebound to a call of its own attribute."""
+        value = binding.value
+        return (
+            binding.how == "assign"
+            and isinstance(value, ast.Call)
+            and isinstance(value.func, ast.Attribute)
+            and isinstance(value.func.value, ast.Name)
+            and value.func.value.id == name
+        )
 
     def class_kind(self, expr: ast.expr) -> Kind | None:
         """The kind of client class `expr` names (``OpenAI``, ``openai.AsyncOpenAI``)."""
@@ -575,6 +592,11 @@ class Module:
             return False  # `openai.chat` is judged one step out, at `openai`
         name = self.qualname(node)
         if name == "openai":
+            # after `openai = openai.OpenAI()` the name is the module or a sync client: a
+            # sync client either way (but not after `openai = openai.AsyncOpenAI()`)
+            rebound = [b for b in self.lookup(node.id, self.scope_of[node]) or [] if b.how != "import"]
+            if any(self._binding_kind(b) != "sync" for b in rebound):
+                return False
             return bool(path) and path[0] in MODULE_RESOURCES
         prefix, _, resource = (name or "").partition(".")
         return prefix == "openai" and resource in MODULE_RESOURCES

@@ -317,8 +317,19 @@ class Module:
             holder = self.module_scope if target.id in scope.global_names else scope
             holder.bind(target.id, Binding(scope, value, annotation, how))
         elif isinstance(target, (ast.Tuple, ast.List)):
-            for element in target.elts:
-                self._bind_target(element.value if isinstance(element, ast.Starred) else element, None, scope)
+            # `client, model = OpenAI(), "m"`: element by element when the shapes match
+            values: list[ast.expr | None] = [None] * len(target.elts)
+            if (
+                isinstance(value, (ast.Tuple, ast.List))
+                and len(value.elts) == len(target.elts)
+                and not any(isinstance(e, ast.Starred) for e in [*target.elts, *value.elts])
+            ):
+                values = list(value.elts)
+            for element, element_value in zip(target.elts, values, strict=True):
+                if isinstance(element, ast.Starred):
+                    self._bind_target(element.value, None, scope)
+                else:
+                    self._bind_target(element, element_value, scope, how=how if element_value is not None else "assign")
         elif isinstance(target, ast.Attribute):
             binding = Binding(scope, value, annotation, how)
             if isinstance(target.value, ast.Attribute) and target.value.attr == "state":
@@ -441,6 +452,12 @@ class Module:
         if isinstance(expr, ast.Await) and isinstance(expr.value, ast.Call) and isinstance(expr.value.func, ast.Name):
             fn = self.function_named(expr.value.func.id, scope)
             return self.returned_kind(fn) if isinstance(fn, ast.AsyncFunctionDef) else None
+        if isinstance(expr, ast.IfExp):
+            # `AzureOpenAI() if azure else OpenAI()`: both branches the same kind (a None
+            # branch aside, as in `_unify`)
+            branches = [b for b in (expr.body, expr.orelse) if not is_none_constant(b)]
+            kinds = {self.client_kind(b, scope) for b in branches}
+            return kinds.pop() if len(kinds) == 1 else None
         if isinstance(expr, ast.Name):
             bindings = self.lookup(expr.id, scope)
             return self._unify(bindings) if bindings else None
@@ -496,7 +513,7 @@ class Module:
         # `x = None` beside `x = OpenAI()` (lazy set-up) leaves x a client wherever a call on
         # it can succeed at all: `None.chat` raises before any request, so a plain
         # assignment of None is no evidence against the client (a parameter's default is).
-        kinds = {self._binding_kind(b) for b in bindings if not (b.how == "assign" and is_none(b.value))}
+        kinds = {self._binding_kind(b) for b in bindings if not (b.how == "assign" and is_none_constant(b.value))}
         if len(kinds) == 1:
             return kinds.pop()
         return None
@@ -631,3 +648,8 @@ class Module:
 def is_none(expr: ast.expr | None) -> bool:
     """`expr` is absent (a bare ``return``) or the constant None."""
     return expr is None or (isinstance(expr, ast.Constant) and expr.value is None)
+
+
+def is_none_constant(expr: ast.expr | None) -> bool:
+    """`expr` is the constant None (an absent value is unknown, not None)."""
+    return isinstance(expr, ast.Constant) and expr.value is None

@@ -363,7 +363,11 @@ class Module:
             if not bindings and expr.id in BUILTINS:
                 return f"builtins.{expr.id}"
             imported = {b.target for b in bindings if b.how == "import"}
-            others = [b for b in bindings if b.how != "import"]
+            # `try: from openai import OpenAI` / `except ImportError: OpenAI = None`: where
+            # `OpenAI(...)` or `OpenAI.x` works at all, the name is the import
+            others = [
+                b for b in bindings if b.how != "import" and not (b.how == "assign" and is_none_constant(b.value))
+            ]
             if len(imported) == 1 and others and all(self._rebinds_itself(b, expr.id) for b in others):
                 # `import openai` then `openai = openai.OpenAI()`: where `openai.X` works at
                 # all (a client has no attribute `OpenAI`), `openai` is still the module
@@ -611,7 +615,10 @@ class Module:
         if name == "openai":
             # after `openai = openai.OpenAI()` the name is the module or a sync client: a
             # sync client either way (but not after `openai = openai.AsyncOpenAI()`)
-            rebound = [b for b in self.lookup(node.id, self.scope_of[node]) or [] if b.how != "import"]
+            bindings = self.lookup(node.id, self.scope_of[node]) or []
+            rebound = [
+                b for b in bindings if b.how != "import" and not (b.how == "assign" and is_none_constant(b.value))
+            ]
             if any(self._binding_kind(b) != "sync" for b in rebound):
                 return False
             return bool(path) and path[0] in MODULE_RESOURCES

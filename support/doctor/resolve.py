@@ -594,8 +594,10 @@ class Module:
             kind = self.client_kind(node, scope)
             if kind:
                 break
-            if self._module_resource(node, path):
+            resource = self._module_resource(node, path)
+            if resource is not None:
                 kind = "sync"  # openai.chat.completions.create(...): the module-level client
+                path = [*resource, *path]
                 break
             if isinstance(node, ast.Attribute):
                 path.insert(0, node.attr)
@@ -606,24 +608,26 @@ class Module:
             return None  # low-level client.get/post/...: not what the rules are about
         return ApiCall(call, kind, path, func.attr)
 
-    def _module_resource(self, node: ast.expr, path: list[str]) -> bool:
-        """`node` (followed by `path`) is a resource of the module-level client: ``openai``
-        then ``chat``, or ``chat`` after ``from openai import chat``."""
-        if not isinstance(node, ast.Name):
-            return False  # `openai.chat` is judged one step out, at `openai`
+    def _module_resource(self, node: ast.expr, path: list[str]) -> list[str] | None:
+        """When `node` (followed by `path`) reaches the module-level client: the resource
+        `node` itself names (``[]`` for ``openai`` then ``chat``; ``["chat"]`` for ``chat``
+        after ``from openai import chat``). None otherwise."""
+        scope = self.scope_of.get(node)
+        if not isinstance(node, ast.Name) or scope is None:
+            return None  # `openai.chat` is judged one step out, at `openai`
         name = self.qualname(node)
         if name == "openai":
             # after `openai = openai.OpenAI()` the name is the module or a sync client: a
             # sync client either way (but not after `openai = openai.AsyncOpenAI()`)
-            bindings = self.lookup(node.id, self.scope_of[node]) or []
+            bindings = self.lookup(node.id, scope) or []
             rebound = [
                 b for b in bindings if b.how != "import" and not (b.how == "assign" and is_none_constant(b.value))
             ]
             if any(self._binding_kind(b) != "sync" for b in rebound):
-                return False
-            return bool(path) and path[0] in MODULE_RESOURCES
+                return None
+            return [] if path and path[0] in MODULE_RESOURCES else None
         prefix, _, resource = (name or "").partition(".")
-        return prefix == "openai" and resource in MODULE_RESOURCES
+        return [resource] if prefix == "openai" and resource in MODULE_RESOURCES else None
 
     # --- structure helpers ------------------------------------------------------------
 

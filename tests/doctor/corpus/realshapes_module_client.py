@@ -13,7 +13,7 @@ client's resources, that API is gone from openai >= 1 (it raises ``APIRemovedInV
 
 import openai
 import openai as oa
-from openai import chat
+from openai import chat, embeddings
 
 
 async def blocking_chat() -> None:
@@ -45,6 +45,7 @@ async def blocking_aliased_module() -> None:
 async def imported_resource() -> None:
     # `from openai import chat` is the same proxy of the module client
     chat.completions.create(model="m", messages=[])  # expect: OA102
+    await embeddings.create(model="m", input="x")  # expect: OA101
 
 
 def sync_is_fine() -> None:

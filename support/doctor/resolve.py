@@ -193,6 +193,7 @@ class Module:
         self.parents: dict[ast.AST, ast.AST] = {}
         self.scope_of: dict[ast.AST, Scope] = {}
         self.state_bindings: dict[str, list[Binding]] = {}
+        self.name_attribute_bindings: dict[str, list[tuple[ast.Name, Binding]]] = {}
         self.class_bindings: dict[ast.ClassDef, dict[str, list[Binding]]] = {}
         self.module_scope = Scope(tree, None)
         self.functions: dict[str, FunctionNode] = {}  # module-level defs
@@ -337,6 +338,8 @@ class Module:
             cls = self._self_class(target.value, scope)
             if cls is not None:
                 self.class_bindings[cls].setdefault(target.attr, []).append(binding)
+            elif isinstance(target.value, ast.Name):  # `Service.client = ...`: judged when read
+                self.name_attribute_bindings.setdefault(target.attr, []).append((target.value, binding))
 
     def _self_class(self, expr: ast.expr, scope: Scope) -> ast.ClassDef | None:
         """The class whose instance `expr` is, when `expr` is a method's first parameter."""
@@ -439,22 +442,11 @@ class Module:
                 return self.client_kind(func.value, scope)
             if expr.args and not isinstance(expr.args[0], ast.Starred) and self.qualname(func) in RETURNS_ITS_CLIENT:
                 return self.client_kind(expr.args[0], scope)
-            if isinstance(func, ast.Name):
-                fn = self.function_named(func.id, scope)
-                if isinstance(fn, ast.FunctionDef):
-                    return self.returned_kind(fn)
-            if isinstance(func, ast.Attribute):  # self.get_client()
-                cls = self._self_class(func.value, scope)
-                method = self._method(cls, func.attr) if cls is not None else None
-                if (
-                    isinstance(method, ast.FunctionDef)
-                    and cls is not None
-                    and not self.class_bindings[cls].get(func.attr)
-                ):
-                    return self.returned_kind(method)
-            return None
-        if isinstance(expr, ast.Await) and isinstance(expr.value, ast.Call) and isinstance(expr.value.func, ast.Name):
-            fn = self.function_named(expr.value.func.id, scope)
+            fn = self._callee(func, scope)
+            return self.returned_kind(fn) if isinstance(fn, ast.FunctionDef) else None
+        if isinstance(expr, ast.Await) and isinstance(expr.value, ast.Call):
+            # `await make_client()`, `await self.make_client()` of an `async def` factory
+            fn = self._callee(expr.value.func, scope)
             return self.returned_kind(fn) if isinstance(fn, ast.AsyncFunctionDef) else None
         if isinstance(expr, ast.IfExp):
             # `AzureOpenAI() if azure else OpenAI()`: both branches the same kind (a None
@@ -471,7 +463,34 @@ class Module:
             cls = self._self_class(expr.value, scope)
             if cls is not None:
                 return self._self_attribute_kind(cls, expr.attr)
+            cls = self._class_named(expr.value, scope)
+            if cls is not None and self._method(cls, expr.attr) is None:  # `Service.client`
+                # with every `Service.client = ...` anywhere (a name spelled the same counts)
+                outside = [b for base, b in self.name_attribute_bindings.get(expr.attr, []) if base.id == cls.name]
+                return self._unify([*self.class_bindings[cls].get(expr.attr, []), *outside])
         return None
+
+    def _callee(self, func: ast.expr, scope: Scope) -> FunctionNode | None:
+        """The function a call of `func` runs: a module-level ``get_client`` or a method
+        ``self.get_client`` of the same class (one not also assigned as an attribute)."""
+        if isinstance(func, ast.Name):
+            return self.function_named(func.id, scope)
+        if isinstance(func, ast.Attribute):
+            cls = self._self_class(func.value, scope)
+            if cls is not None and not self.class_bindings[cls].get(func.attr):
+                return self._method(cls, func.attr)
+        return None
+
+    def _class_named(self, expr: ast.expr, scope: Scope) -> ast.ClassDef | None:
+        """The class `expr` names, when it is a Name bound only by one ``class`` statement."""
+        if not isinstance(expr, ast.Name):
+            return None
+        holder = self.defining_scope(expr.id, scope)
+        bindings = holder.bindings[expr.id] if holder is not None else []
+        if len(bindings) != 1 or bindings[0].how != "def":
+            return None
+        classes = [c for c in self.class_bindings if c.name == expr.id and self.scope_of.get(c) is holder]
+        return classes[0] if len(classes) == 1 else None
 
     def returned_kind(self, fn: FunctionNode, keeps: frozenset[str] = KEEPS_RESULT) -> Kind | None:
         """The kind of client a factory returns: its return annotation, else what every one

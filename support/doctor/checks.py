@@ -9,7 +9,9 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
+from .project import Project
 from .resolve import ApiCall, Binding, FunctionNode, Module, Scope
 from .rules import RULES, VARIANTS
 
@@ -50,9 +52,15 @@ class Issue:
     message: str
 
 
-def check_tree(tree: ast.Module, *, notebook: bool = False) -> list[Issue]:
-    """All findings in one parsed module (a notebook's code cells joined into one)."""
-    return sorted(set(_Checker(Module(tree), notebook).run()), key=lambda i: (i.line, i.column, i.code))
+def check_tree(
+    tree: ast.Module, *, notebook: bool = False, project: Project | None = None, path: str | None = None
+) -> list[Issue]:
+    """All findings in one parsed module (a notebook's code cells joined into one); with a
+    `project`, names imported from its other modules resolve too (`path` is the module's file)."""
+    module = Module(tree, project, Path(path).resolve() if project is not None and path else None)
+    if module.project is not None and module.path is not None and not notebook:
+        module.project.add(module.path, module)
+    return sorted(set(_Checker(module, notebook).run()), key=lambda i: (i.line, i.column, i.code))
 
 
 class _Checker:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..tables import text_table
+from .project import Project
 from .realcode import ManifestError, RealFile, fetch_missing, load_manifests
 from .rules import RULES
 from .sources import check_file, iter_files
@@ -37,7 +38,7 @@ __all__ = [
 ]
 
 # What decides the findings: a record made with other versions of these is stale.
-_CHECKER_FILES = ("checks.py", "resolve.py", "rules.py", "sources.py")
+_CHECKER_FILES = ("checks.py", "project.py", "resolve.py", "rules.py", "sources.py")
 
 _EXPECT = re.compile(r"#\s*expect:\s*(?P<codes>OA\d+(?:\s*,\s*OA\d+)*)")
 _KNOWN_MISS = re.compile(r"#\s*known-miss:\s*(?P<codes>OA\d+(?:\s*,\s*OA\d+)*)")
@@ -113,7 +114,7 @@ def evaluate_real(files: list[RealFile], cache: Path) -> Evaluation:
             result.errors.append(f"{real.key}@{real.commit[:12]}: not in the cache {cache} (use --fetch)")
             continue
         result.files += 1
-        findings, errors = check_file(local)
+        findings, errors = check_file(local, Project(real.cache_root(cache)))
         result.errors.extend(errors)
         result.found |= {(real.key, f.line, f.code) for f in findings}
     return result

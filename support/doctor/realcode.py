@@ -57,9 +57,13 @@ class RealFile:
         """How the file is named in an evaluation: ``owner/name/path``."""
         return f"{self.repo}/{self.path}"
 
-    def cache_path(self, cache: Path) -> Path:
+    def cache_root(self, cache: Path) -> Path:
+        """The folder holding the repository's files at the commit: the file's project."""
         owner, name = self.repo.split("/")
-        return cache / f"{owner}+{name}" / self.commit / self.path
+        return cache / f"{owner}+{name}" / self.commit
+
+    def cache_path(self, cache: Path) -> Path:
+        return self.cache_root(cache) / self.path
 
     def url(self, base: str = RAW_BASE) -> str:
         """Where ``--fetch`` downloads the file from: that commit's raw contents."""

@@ -22,7 +22,11 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from .project import Project
 
 __all__ = ["ApiCall", "Kind", "Module", "Scope"]
 
@@ -187,8 +191,10 @@ class ApiCall:
 class Module:
     """One parsed module (or notebook, cells joined) with its scopes and bindings."""
 
-    def __init__(self, tree: ast.Module) -> None:
+    def __init__(self, tree: ast.Module, project: Project | None = None, path: Path | None = None) -> None:
         self.tree = tree
+        self.project = project if path is not None else None  # other modules, for what this one imports
+        self.path = path
         self.imports: dict[str, str] = {}
         self.parents: dict[ast.AST, ast.AST] = {}
         self.scope_of: dict[ast.AST, Scope] = {}
@@ -285,9 +291,11 @@ class Module:
             if isinstance(node, ast.Import):
                 local = alias.asname or alias.name.split(".")[0]
                 self.imports[local] = alias.name if alias.asname else local
-            elif node.module and alias.name != "*" and not node.level:
+            elif alias.name != "*" and (node.module or node.level):
+                # a relative import keeps its dots (``.clients.client``): no rule's name starts with one
                 local = alias.asname or alias.name
-                self.imports[local] = f"{node.module}.{alias.name}"
+                module = "." * node.level + (f"{node.module}." if node.module else "")
+                self.imports[local] = f"{module}{alias.name}"
             else:
                 continue
             scope.bind(local, Binding(scope, how="import", target=self.imports[local]))
@@ -442,12 +450,12 @@ class Module:
                 return self.client_kind(func.value, scope)
             if expr.args and not isinstance(expr.args[0], ast.Starred) and self.qualname(func) in RETURNS_ITS_CLIENT:
                 return self.client_kind(expr.args[0], scope)
-            fn = self._callee(func, scope)
-            return self.returned_kind(fn) if isinstance(fn, ast.FunctionDef) else None
+            owner, fn = self._factory(func, scope)
+            return owner.returned_kind(fn) if isinstance(fn, ast.FunctionDef) else None
         if isinstance(expr, ast.Await) and isinstance(expr.value, ast.Call):
             # `await make_client()`, `await self.make_client()` of an `async def` factory
-            fn = self._callee(expr.value.func, scope)
-            return self.returned_kind(fn) if isinstance(fn, ast.AsyncFunctionDef) else None
+            owner, fn = self._factory(expr.value.func, scope)
+            return owner.returned_kind(fn) if isinstance(fn, ast.AsyncFunctionDef) else None
         if isinstance(expr, ast.IfExp):
             # `AzureOpenAI() if azure else OpenAI()`: both branches the same kind (a None
             # branch aside, as in `_unify`)
@@ -459,7 +467,7 @@ class Module:
             return self._unify(bindings) if bindings else None
         if isinstance(expr, ast.Attribute):
             if isinstance(expr.value, ast.Attribute) and expr.value.attr == "state":
-                return self._unify(self.state_bindings.get(expr.attr, []))
+                return self._state_kind(expr.attr)
             cls = self._self_class(expr.value, scope)
             if cls is not None:
                 return self._self_attribute_kind(cls, expr.attr)
@@ -468,7 +476,57 @@ class Module:
                 # with every `Service.client = ...` anywhere (a name spelled the same counts)
                 outside = [b for base, b in self.name_attribute_bindings.get(expr.attr, []) if base.id == cls.name]
                 return self._unify([*self.class_bindings[cls].get(expr.attr, []), *outside])
+            name = self.qualname(expr)  # `clients.openai_client` after `from app import clients`
+            if name is not None and self.project is not None:
+                return self._imported_kind(name)
         return None
+
+    # --- other modules of the project -------------------------------------------------
+
+    def _imported_kind(self, target: str) -> Kind | None:
+        """The kind of client an imported name is, from the project module that binds it."""
+        located = self._locate(target)
+        return located[0].global_kind(located[1]) if located else None
+
+    def _locate(self, target: str) -> tuple[Module, str] | None:
+        if self.project is None or self.path is None:
+            return None
+        return self.project.locate(self.path, target)
+
+    def global_kind(self, name: str) -> Kind | None:
+        """The kind of client this module's global `name` is (an import followed further)."""
+        bindings = self.module_scope.bindings.get(name)
+        return self._unify(bindings) if bindings else None
+
+    def global_function(self, name: str) -> FunctionNode | None:
+        bindings = self.module_scope.bindings.get(name)
+        return self.functions.get(name) if bindings and all(b.how == "def" for b in bindings) else None
+
+    def _factory(self, func: ast.expr, scope: Scope) -> tuple[Module, FunctionNode | None]:
+        """The function a call of `func` runs and the module it is defined in: here (see
+        `_callee`), or another module of the project it is imported from."""
+        fn = self._callee(func, scope)
+        if fn is None and isinstance(func, (ast.Name, ast.Attribute)):
+            name = self.qualname(func)
+            located = self._locate(name) if name else None
+            if located is not None:
+                return located[0], located[0].global_function(located[1])
+        return self, fn
+
+    def _state_kind(self, attr: str) -> Kind | None:
+        """``app.state.<attr>``: what every ``<obj>.state.<attr> = ...`` in this module
+        assigns; with none here, what every one in the project's other modules assigns
+        (the lifespan is often in ``main.py``)."""
+        modules = {id(self): self}
+        if self.project is not None and attr not in self.state_bindings:
+            modules.update((id(m), m) for m in self.project.modules())
+        kinds = {
+            module._binding_kind(b)
+            for module in modules.values()
+            for b in module.state_bindings.get(attr, [])
+            if not (b.how == "assign" and is_none_constant(b.value))
+        }
+        return kinds.pop() if len(kinds) == 1 else None
 
     def _callee(self, func: ast.expr, scope: Scope) -> FunctionNode | None:
         """The function a call of `func` runs: a module-level ``get_client`` or a method
@@ -550,6 +608,8 @@ class Module:
         annotation_scope = binding.scope.parent if binding.how == "param" and binding.scope.parent else binding.scope
         if binding.annotation is not None:
             kind = self.annotation_kind(binding.annotation, annotation_scope)
+        if binding.how == "import" and binding.target is not None:
+            kind = self._imported_kind(binding.target)
         if kind is None and binding.value is not None:
             if binding.how == "param":
                 kind = self._dependency_kind(binding.value, annotation_scope)

@@ -18,10 +18,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .checks import check_tree
+from .project import SKIP_DIRS, Project
 
 __all__ = ["Finding", "SourceError", "check_file", "check_source", "iter_files"]
 
-SKIP_DIRS = frozenset({"__pycache__", "build", "dist", "node_modules", "venv", "site-packages"})
 _FLAGS = ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
 _NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[\s,]+[A-Z]+[0-9]+)*))?", re.IGNORECASE)
 _IPYTHON_LINE = re.compile(r"^\s*([%!]|[\w.]+\?\??\s*$|\?)|^\s*[\w.,\s]+=\s*[%!]")
@@ -65,8 +65,9 @@ def _suppressed(line_text: str, code: str) -> bool:
     return codes is None or code.upper() in {c.upper() for c in re.split(r"[\s,]+", codes) if c}
 
 
-def check_source(text: str, path: str = "<string>") -> list[Finding]:
-    """Findings for Python source `text` (raises `SourceError` when it does not parse)."""
+def check_source(text: str, path: str = "<string>", project: Project | None = None) -> list[Finding]:
+    """Findings for Python source `text` (raises `SourceError` when it does not parse);
+    with a `project`, what `text` imports from the project's other files resolves too."""
     try:
         tree = _parse(text, path)
     except (SyntaxError, ValueError) as exc:
@@ -74,7 +75,7 @@ def check_source(text: str, path: str = "<string>") -> list[Finding]:
     lines = text.splitlines()
     return [
         Finding(path, i.line, i.column, i.code, i.message)
-        for i in check_tree(tree)
+        for i in check_tree(tree, project=project, path=path)
         if not (0 < i.line <= len(lines) and _suppressed(lines[i.line - 1], i.code))
     ]
 
@@ -107,7 +108,7 @@ def _python_lines(source: str, path: str) -> list[str] | None:
     return cleaned
 
 
-def check_notebook(text: str, path: str) -> tuple[list[Finding], list[str]]:
+def check_notebook(text: str, path: str, project: Project | None = None) -> tuple[list[Finding], list[str]]:
     """Findings for a notebook's JSON `text`, and per-cell parse errors."""
     try:
         nb = json.loads(text)
@@ -138,7 +139,7 @@ def check_notebook(text: str, path: str) -> tuple[list[Finding], list[str]]:
     except (SyntaxError, ValueError) as exc:
         raise SourceError(f"{path}: cannot parse the joined cells: {_syntax_message(exc)}") from None
     findings = []
-    for i in check_tree(tree, notebook=True):
+    for i in check_tree(tree, notebook=True, project=project, path=path):
         if not 0 < i.line <= len(joined) or _suppressed(joined[i.line - 1], i.code):
             continue
         cell_no, line = origin[i.line - 1]
@@ -146,8 +147,9 @@ def check_notebook(text: str, path: str) -> tuple[list[Finding], list[str]]:
     return findings, errors
 
 
-def check_file(path: str | os.PathLike[str]) -> tuple[list[Finding], list[str]]:
-    """Findings for one file (``.ipynb`` as a notebook, anything else as Python) and errors."""
+def check_file(path: str | os.PathLike[str], project: Project | None = None) -> tuple[list[Finding], list[str]]:
+    """Findings for one file (``.ipynb`` as a notebook, anything else as Python) and errors;
+    `project`: the files it may import from (see `support.doctor.project`)."""
     name = os.fspath(path)
     try:
         text = Path(name).read_text(encoding="utf-8")
@@ -155,8 +157,8 @@ def check_file(path: str | os.PathLike[str]) -> tuple[list[Finding], list[str]]:
         return [], [f"{name}: cannot read: {getattr(exc, 'strerror', None) or exc}"]
     try:
         if name.endswith(".ipynb"):
-            return check_notebook(text, name)
-        return check_source(text, name), []
+            return check_notebook(text, name, project)
+        return check_source(text, name, project), []
     except SourceError as exc:
         return [], [str(exc)]
 

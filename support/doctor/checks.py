@@ -39,6 +39,7 @@ HTTP_CLIENTS = frozenset(
 ASYNC_AZURE = frozenset({"openai.AsyncAzureOpenAI", "openai.lib.azure.AsyncAzureOpenAI"})
 SYNC_TOKEN_PROVIDERS = frozenset({"azure.identity.get_bearer_token_provider"})
 TOKEN_FETCHES = frozenset({"get_token", "get_token_info"})
+DISCONNECTS = frozenset({"asyncio.CancelledError", "asyncio.exceptions.CancelledError", "builtins.GeneratorExit"})
 SLEEPS = frozenset({"time.sleep", "asyncio.sleep", "anyio.sleep", "trio.sleep"})
 
 
@@ -406,41 +407,57 @@ class _Checker:
             if not isinstance(loop, (ast.For, ast.AsyncFor)):
                 continue
             scope = self.m.function_scope(loop)
-            if scope is None or not self._stream_source(loop, scope):
+            opened = self._stream_source(loop, scope) if scope is not None else None
+            if opened is None:
                 continue
-            if self._exits_early(loop) and not self._closed_by_finally(loop):
-                yield self.issue("OA108", loop)
+            if (self._exits_early(loop) or self._handled_around(loop)) and not self._closed_by_finally(loop):
+                yield self.issue("OA108", opened)  # at the call that opened it, where the fix goes
 
-    def _stream_call(self, expr: ast.expr | None, is_async: bool) -> bool:
-        """`expr` is ``await client...create(stream=True)`` (async) or the sync call itself."""
+    def _stream_call(self, expr: ast.expr | None, is_async: bool) -> ast.Call | None:
+        """The call, when `expr` is ``await client...create(stream=True)`` (async) or the sync call itself."""
         if is_async:
             if not isinstance(expr, ast.Await):
-                return False
+                return None
             expr = expr.value
         if not isinstance(expr, ast.Call):
-            return False
+            return None
         call = self.m.api_call(expr)
-        return call is not None and call.kind == ("async" if is_async else "sync") and call.streams and not call.manager
+        if call is None or call.kind != ("async" if is_async else "sync") or call.manager:
+            return None
+        return expr if call.streams or self._streams_by_dict(expr) else None
 
-    def _stream_source(self, loop: ast.For | ast.AsyncFor, scope: Scope) -> bool:
-        """The loop iterates a stream it opened itself: the call, or a local bound once to it
-        and used only by this loop (a stream returned, stored or closed elsewhere is left alone)."""
+    def _streams_by_dict(self, call: ast.Call) -> bool:
+        """``create(**params)`` with ``params = {..., "stream": True, ...}`` bound once, just here."""
+        scope = self.m.scope_of.get(call)
+        for keyword in call.keywords:
+            if keyword.arg is None and isinstance(keyword.value, ast.Name) and scope is not None:
+                bindings = self.m.lookup(keyword.value.id, scope) or []
+                value = bindings[0].value if len(bindings) == 1 and bindings[0].how == "assign" else None
+                if isinstance(value, ast.Dict) and any(
+                    isinstance(k, ast.Constant) and k.value == "stream" and isinstance(v, ast.Constant) and v.value is True
+                    for k, v in zip(value.keys, value.values, strict=True)
+                ):
+                    return True
+        return False
+
+    def _stream_source(self, loop: ast.For | ast.AsyncFor, scope: Scope) -> ast.Call | None:
+        """The call that opened the stream the loop iterates, when the loop opened it itself:
+        the call, or a local bound once to it and used only by this loop (a stream returned,
+        stored or closed elsewhere is left alone)."""
         is_async = isinstance(loop, ast.AsyncFor)
-        if self._stream_call(loop.iter, is_async):
-            return True
-        if not isinstance(loop.iter, ast.Name):
-            return False
+        direct = self._stream_call(loop.iter, is_async)
+        if direct is not None or not isinstance(loop.iter, ast.Name):
+            return direct
         name = loop.iter.id
         bindings = scope.bindings.get(name)
         if self.m.lookup(name, scope) is not bindings or bindings is None or len(bindings) != 1:
-            return False
+            return None
         binding = bindings[0]
-        if binding.how != "assign" or not self._stream_call(binding.value, is_async):
-            return False
+        opened = self._stream_call(binding.value, is_async) if binding.how == "assign" else None
         uses = [
             n for n in ast.walk(scope.node) if isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Load)
         ]
-        return uses == [loop.iter]
+        return opened if uses == [loop.iter] else None
 
     def _exits_early(self, loop: ast.For | ast.AsyncFor) -> bool:
         """`break` out of this loop, or `return` / `raise` (not caught inside it) in its body."""
@@ -466,6 +483,26 @@ class _Checker:
             stack.extend((c, own_loop, caught) for c in ast.iter_child_nodes(node))
         return False
 
+    def _handled_around(self, loop: ast.For | ast.AsyncFor) -> bool:
+        """A ``try``/``except`` around the loop that expects an exception to end it and goes on
+        with the stream still open (no handler closes anything): inside a retry loop, where
+        the next attempt opens another stream, or catching the disconnect itself
+        (``asyncio.CancelledError``, ``GeneratorExit``) to clean up."""
+        child: ast.AST = loop
+        parent = self.m.parents.get(loop)
+        handled: ast.Try | ast.TryStar | None = None
+        while parent is not None and not isinstance(parent, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            if isinstance(parent, ast.Try | ast.TryStar) and child in parent.body and parent.handlers:
+                if any(_closes_something(h) for h in parent.handlers):
+                    return False
+                if any(self.m.qualname(t) in DISCONNECTS for h in parent.handlers for t in _caught(h)):
+                    return True
+                handled = handled or parent
+            elif isinstance(parent, (ast.For, ast.AsyncFor, ast.While)) and handled is not None:
+                return True  # the try sits in a loop: a retry
+            child, parent = parent, self.m.parents.get(parent)
+        return False
+
     def _closed_by_finally(self, loop: ast.For | ast.AsyncFor) -> bool:
         """A `with` around the loop, or a `finally` around it that closes something."""
         child: ast.AST = loop
@@ -476,13 +513,8 @@ class _Checker:
             if isinstance(parent, (ast.With, ast.AsyncWith)) and child in parent.body:
                 return True
             if isinstance(parent, ast.Try | ast.TryStar) and child in parent.body:
-                for node in (n for s in parent.finalbody for n in ast.walk(s)):
-                    if (
-                        isinstance(node, ast.Call)
-                        and isinstance(node.func, ast.Attribute)
-                        and node.func.attr in CLOSE_METHODS
-                    ):
-                        return True
+                if any(_closes_something(s) for s in parent.finalbody):
+                    return True
             child, parent = parent, self.m.parents.get(parent)
         return False
 
@@ -734,6 +766,21 @@ class _Checker:
             return True
         scope = self.m.scope_of.get(value)
         return scope is not None and self.m.client_kind(value, scope) is not None
+
+
+def _caught(handler: ast.ExceptHandler) -> list[ast.expr]:
+    """The exception classes a handler names (none for a bare ``except:``)."""
+    if handler.type is None:
+        return []
+    return list(handler.type.elts) if isinstance(handler.type, ast.Tuple) else [handler.type]
+
+
+def _closes_something(node: ast.AST) -> bool:
+    """A ``.close()`` / ``.aclose()`` call anywhere in `node`."""
+    return any(
+        isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in CLOSE_METHODS
+        for n in ast.walk(node)
+    )
 
 
 def _keyword(call: ast.Call, name: str) -> ast.expr | None:

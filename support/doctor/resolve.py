@@ -102,7 +102,7 @@ MODULE_RESOURCES = frozenset(
 KEEPS_RESULT = frozenset({"functools.lru_cache", "functools.cache"})
 # Decorators that make a method an attribute whose value is what the method returns.
 PROPERTIES = frozenset({"builtins.property", "functools.cached_property"})
-BUILTINS = frozenset({"property"})  # builtins the rules name, when not rebound in the file
+BUILTINS = frozenset({"property", "GeneratorExit"})  # builtins the rules name, when not rebound in the file
 # Functions that return the client they are given, patched in place: langsmith's
 # ``def wrap_openai(client: C, *, ...) -> C`` (langsmith/wrappers/_openai.py) wraps
 # ``chat.completions.create`` and ``completions.create`` keeping each sync or async

@@ -1,5 +1,6 @@
 """Negatives for OA108: streams closed by `with` or `finally`, read to the end, or handed on."""
 
+import asyncio
 from collections.abc import AsyncIterator
 
 from openai import AsyncOpenAI, OpenAI
@@ -90,3 +91,43 @@ async def unknown_source(stream) -> None:
     async for chunk in stream:
         if chunk:
             break
+
+
+async def error_reported_at_the_end(prompt: str) -> AsyncIterator[str]:
+    # the except only reports the failure and the generator ends: no early exit in the loop
+    try:
+        stream = await client.chat.completions.create(model="m", messages=[], stream=True)
+        async for chunk in stream:
+            yield chunk.choices[0].delta.content or ""
+    except Exception as exc:
+        yield f"error: {exc}"
+
+
+async def retried_and_closed(prompt: str) -> AsyncIterator[str]:
+    for _attempt in range(3):
+        stream = await client.chat.completions.create(model="m", messages=[], stream=True)
+        try:
+            async for chunk in stream:
+                yield chunk.choices[0].delta.content or ""
+            return
+        except Exception:
+            await stream.close()
+
+
+async def disconnect_closes(prompt: str) -> AsyncIterator[str]:
+    stream = await client.chat.completions.create(model="m", messages=[], stream=True)
+    try:
+        async for chunk in stream:
+            yield chunk.choices[0].delta.content or ""
+    except asyncio.CancelledError:
+        await stream.close()
+        raise
+
+
+async def options_without_stream(prompt: str) -> str:
+    params = {"model": "m", "messages": [], "stream": False}
+    page = await client.chat.completions.create(**params)
+    for choice in page.choices:
+        if choice.finish_reason:
+            break
+    return "done"

@@ -1,5 +1,8 @@
 """OA108: a loop over a stream that can exit early, with nothing closing the stream."""
 
+import asyncio
+from collections.abc import AsyncIterator
+
 from openai import AsyncOpenAI, OpenAI
 
 client = AsyncOpenAI()
@@ -20,8 +23,8 @@ async def first_sentence(prompt: str) -> str:
 
 
 async def named(prompt: str) -> str:
-    stream = await client.chat.completions.create(model="m", messages=[], stream=True)
-    async for chunk in stream:  # expect: OA108
+    stream = await client.chat.completions.create(model="m", messages=[], stream=True)  # expect: OA108
+    async for chunk in stream:
         if chunk.choices[0].finish_reason == "content_filter":
             raise Refused(prompt)
     return "done"
@@ -55,3 +58,34 @@ async def raise_in_handler(prompt: str) -> None:
             print(chunk.choices[0].delta.content)
         except IndexError:
             raise Refused(prompt) from None
+
+
+async def retried(prompt: str) -> AsyncIterator[str]:
+    for _attempt in range(3):
+        try:
+            stream = await client.chat.completions.create(model="m", messages=[], stream=True)  # expect: OA108, OA109
+            async for chunk in stream:
+                yield chunk.choices[0].delta.content or ""
+            return
+        except Exception:  # a failure mid-stream: the next attempt opens another stream
+            await asyncio.sleep(1)
+
+
+async def disconnect_handled(prompt: str) -> AsyncIterator[str]:
+    stream = await client.chat.completions.create(model="m", messages=[], stream=True)  # expect: OA108
+    try:
+        async for chunk in stream:
+            yield chunk.choices[0].delta.content or ""
+    except asyncio.CancelledError:
+        print("client went away")
+        raise
+
+
+async def options_dict(prompt: str) -> str:
+    params = {"model": "m", "messages": [], "stream": True}
+    params["max_tokens"] = 64
+    stream = await client.chat.completions.create(**params)  # expect: OA108
+    async for chunk in stream:
+        if chunk.choices[0].finish_reason:
+            break
+    return "done"

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .project import Project
-from .resolve import ApiCall, Binding, FunctionNode, Module, Scope
+from .resolve import RETURNS_ITS_CLIENT, ApiCall, Binding, FunctionNode, Module, Scope
 from .rules import RULES, VARIANTS
 
 __all__ = ["Issue", "check_tree"]
@@ -40,6 +40,7 @@ ASYNC_AZURE = frozenset({"openai.AsyncAzureOpenAI", "openai.lib.azure.AsyncAzure
 SYNC_TOKEN_PROVIDERS = frozenset({"azure.identity.get_bearer_token_provider"})
 TOKEN_FETCHES = frozenset({"get_token", "get_token_info"})
 DISCONNECTS = frozenset({"asyncio.CancelledError", "asyncio.exceptions.CancelledError", "builtins.GeneratorExit"})
+ENTRY_POINTS = frozenset({"main", "amain", "run", "cli", "lifespan"})  # run once, not per call
 SLEEPS = frozenset({"time.sleep", "asyncio.sleep", "anyio.sleep", "trio.sleep"})
 
 
@@ -68,7 +69,7 @@ class _Checker:
     def __init__(self, module: Module, notebook: bool) -> None:
         self.m = module
         self.notebook = notebook
-        self.routes = self._route_handlers()
+        self.routes = _route_handlers(module)
 
     def issue(self, code: str, node: ast.AST, variant: str | None = None) -> Issue:
         message = VARIANTS.get((code, variant or ""), RULES[code].message)
@@ -82,7 +83,7 @@ class _Checker:
             call = self.m.api_call(node)
             if call is not None:
                 yield from self._call_rules(call)
-            if self.m.constructor_kind(node):
+            if self._fresh_client(node):
                 yield from self._constructor_rules(node, per_request)
             if self.m.qualname(node.func) == "asyncio.run":
                 scope = self.m.function_scope(node)
@@ -166,33 +167,8 @@ class _Checker:
 
     # --- OA104, OA105 -----------------------------------------------------------------
 
-    def _route_handlers(self) -> set[FunctionNode]:
-        routes: set[FunctionNode] = set()
-        for node in ast.walk(self.m.tree):
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                for deco in node.decorator_list:
-                    if (
-                        isinstance(deco, ast.Call)
-                        and isinstance(deco.func, ast.Attribute)
-                        and deco.func.attr in ROUTE_METHODS
-                    ):
-                        routes.add(node)
-            elif (
-                isinstance(node, ast.Call)
-                and isinstance(node.func, ast.Attribute)
-                and node.func.attr in {"add_api_route", "add_api_websocket_route"}
-            ):
-                endpoint = node.args[1] if len(node.args) > 1 else _keyword(node, "endpoint")
-                fn = self._module_function(endpoint, node)
-                if fn is not None:
-                    routes.add(fn)
-        return routes
-
     def _module_function(self, expr: ast.expr | None, at: ast.AST) -> FunctionNode | None:
-        if not isinstance(expr, ast.Name):
-            return None
-        scope = self.m.scope_of.get(at, self.m.module_scope)
-        return self.m.function_named(expr.id, scope)
+        return _module_function(self.m, expr, at)
 
     def _cached(self, fn: FunctionNode) -> bool:
         for deco in fn.decorator_list:
@@ -202,7 +178,8 @@ class _Checker:
         return False
 
     def _per_request_functions(self) -> dict[FunctionNode, str]:
-        """Functions that run once per request: routes, dependencies, helpers routes call."""
+        """Functions that run once per request: routes, dependencies, helpers routes call
+        (here, or, in a project, from a route in another module)."""
         found: dict[FunctionNode, str] = {fn: "route handler" for fn in self.routes}
         for node in ast.walk(self.m.tree):
             if isinstance(node, ast.Call) and self.m.is_depends(node.func):
@@ -216,18 +193,66 @@ class _Checker:
                     fn = self._module_function(node.func, node)
                     if fn is not None and fn is not route:
                         found.setdefault(fn, "function called by a route")
+        if self.m.project is not None and self.m.path is not None:
+            for path, name in _route_callees(self.m.project):
+                fn = self.m.global_function(name) if path == self.m.path else None
+                if fn is not None:
+                    found.setdefault(fn, "function called by a route")
         return {fn: why for fn, why in found.items() if not self._cached(fn)}
+
+    def _fresh_client(self, node: ast.Call) -> bool:
+        """`node` builds a new client: a constructor, or a factory imported from another module
+        every ``return`` of which is one (``def get_openai(): return Client(...)``), not cached
+        (a factory in this module is judged at its own constructor)."""
+        if self.m.constructor_kind(node):
+            return True
+        scope = self.m.scope_of.get(node)
+        if scope is None:
+            return False
+        owner, fn = self.m._factory(node.func, scope)
+        if owner is self.m or not isinstance(fn, ast.FunctionDef) or fn.decorator_list:
+            return False
+        returns = [n for n in owner.walk_own(fn) if isinstance(n, ast.Return)]
+        return bool(returns) and all(owner.constructor_kind(r.value) for r in returns if r.value is not None)
+
+    def _dropped_per_call(self, node: ast.Call) -> bool:
+        """A client built inside an ``async def`` (not an entry point), bound to a local that is
+        only used for API calls there: every call of the function builds and drops one."""
+        fn = next(self.m.enclosing_functions(node), None)
+        parent = self.m.parents.get(node)
+        if not isinstance(fn, ast.AsyncFunctionDef) or fn.name in ENTRY_POINTS or fn.decorator_list:
+            return False
+        if not (isinstance(parent, (ast.Assign, ast.AnnAssign)) and parent.value is node):
+            return False
+        targets = parent.targets if isinstance(parent, ast.Assign) else [parent.target]
+        if len(targets) != 1 or not isinstance(targets[0], ast.Name):
+            return False
+        name = targets[0].id
+        uses = [n for n in self.m.walk_own(fn) if isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Load)]
+        return bool(uses) and all(self._api_receiver(use) for use in uses)
+
+    def _api_receiver(self, use: ast.Name) -> bool:
+        """`use` is the client of an endpoint call (``use.chat.completions.create(...)``)."""
+        node: ast.AST = use
+        while isinstance(self.m.parents.get(node), ast.Attribute):
+            node = self.m.parents[node]
+        call = self.m.parents.get(node)
+        if not (isinstance(call, ast.Call) and call.func is node):
+            return False
+        api = self.m.api_call(call)
+        return api is not None and api.method not in CLOSE_METHODS  # a client closed here is not dropped
 
     def _constructor_rules(self, node: ast.Call, per_request: dict[FunctionNode, str]) -> Iterator[Issue]:
         for fn in self.m.enclosing_functions(node):
             if fn in per_request:
                 yield self.issue("OA104", node)
                 return
+        if self.m.constructor_kind(node) and self._dropped_per_call(node):
+            yield self.issue("OA104", node, "per-call")
 
     def _unclosed_module_clients(self) -> Iterator[Issue]:
-        if not any(
-            isinstance(n, ast.Call) and self.m.qualname(n.func) in FASTAPI_CLASSES for n in ast.walk(self.m.tree)
-        ):
+        if not _builds_app(self.m):
+            yield from self._unclosed_imported_clients()
             return
         closers = self._closer_functions()
         for stmt in ast.walk(self.m.tree):
@@ -244,6 +269,45 @@ class _Checker:
                 continue  # a lifespan defined elsewhere: cannot tell, so say nothing
             if not any(self._closes(fn, name) for fn in closers for name in names):
                 yield self.issue("OA105", stmt.value)
+
+    def _unclosed_imported_clients(self) -> Iterator[Issue]:
+        """In a project with a FastAPI app elsewhere: a module-level AsyncOpenAI here (built
+        at import, possibly wrapped) that nothing in the project ever closes, under its own
+        name or any name it is imported as."""
+        project, path = self.m.project, self.m.path
+        if project is None or path is None or not any(_builds_app(m) for m in project.modules()):
+            return
+        clients: dict[str, ast.expr] = {}
+        for stmt in self.m.tree.body:
+            if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
+                if self._fresh_async_client(stmt.value):
+                    clients[stmt.targets[0].id] = stmt.value
+        if not clients:
+            return
+        names = {name: {name} for name in clients}
+        closed: set[str] = set()
+        for module in [self.m, *project.modules()]:
+            for binding_list in module.module_scope.bindings.items():
+                local, bindings = binding_list
+                for b in bindings:
+                    located = project.locate(module.path, b.target) if b.how == "import" and b.target and module.path else None
+                    if located is not None and located[0].path == path and located[1] in names:
+                        names[located[1]].add(local)
+            closed |= _closed_names(module.tree)
+        for name, value in clients.items():
+            if not names[name] & closed:
+                yield self.issue("OA105", value)
+
+    def _fresh_async_client(self, value: ast.expr) -> bool:
+        """``AsyncOpenAI(...)``, or one given to a wrapper that returns it (``wrap_openai(AsyncOpenAI())``)."""
+        if self.m.constructor_kind(value) == "async":
+            return True
+        return (
+            isinstance(value, ast.Call)
+            and bool(value.args)
+            and self.m.qualname(value.func) in RETURNS_ITS_CLIENT
+            and self.m.constructor_kind(value.args[0]) == "async"
+        )
 
     def _closer_functions(self) -> list[FunctionNode] | None:
         """Lifespans and shutdown handlers defined here; None if one is defined elsewhere."""
@@ -766,6 +830,76 @@ class _Checker:
             return True
         scope = self.m.scope_of.get(value)
         return scope is not None and self.m.client_kind(value, scope) is not None
+
+
+def _route_handlers(m: Module) -> set[FunctionNode]:
+    """The module's route handlers: decorated with a route method, or given to ``add_api_route``."""
+    routes: set[FunctionNode] = set()
+    for node in ast.walk(m.tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for deco in node.decorator_list:
+                if isinstance(deco, ast.Call) and isinstance(deco.func, ast.Attribute) and deco.func.attr in ROUTE_METHODS:
+                    routes.add(node)
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in {"add_api_route", "add_api_websocket_route"}
+        ):
+            endpoint = node.args[1] if len(node.args) > 1 else _keyword(node, "endpoint")
+            fn = _module_function(m, endpoint, node)
+            if fn is not None:
+                routes.add(fn)
+    return routes
+
+
+def _module_function(m: Module, expr: ast.expr | None, at: ast.AST) -> FunctionNode | None:
+    if not isinstance(expr, ast.Name):
+        return None
+    return m.function_named(expr.id, m.scope_of.get(at, m.module_scope))
+
+
+_ROUTE_CALLEES: dict[int, tuple[Project, set[tuple[Path, str]]]] = {}
+
+
+def _route_callees(project: Project) -> set[tuple[Path, str]]:
+    """Functions that route handlers anywhere in the project call by an imported name:
+    (the file defining it, its name). Computed once per project."""
+    cached = _ROUTE_CALLEES.get(id(project))
+    if cached is not None and cached[0] is project:
+        return cached[1]
+    callees: set[tuple[Path, str]] = set()
+    for module in project.modules():
+        for route in _route_handlers(module):
+            for node in module.walk_own(route):
+                if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+                    name = module.qualname(node.func)
+                    located = project.locate(module.path, name) if name and module.path else None
+                    if located is not None and located[0].path is not None:
+                        callees.add((located[0].path, located[1]))
+    _ROUTE_CALLEES.clear()  # one project at a time: the cache never grows
+    _ROUTE_CALLEES[id(project)] = (project, callees)
+    return callees
+
+
+def _builds_app(m: Module) -> bool:
+    return any(isinstance(n, ast.Call) and m.qualname(n.func) in FASTAPI_CLASSES for n in ast.walk(m.tree))
+
+
+def _closed_names(tree: ast.AST) -> set[str]:
+    """The last name of everything closed in `tree`: ``x.close()``, ``await app.state.x.aclose()``,
+    ``async with x``, ``stack.push_async_callback(x.close)`` (all give ``x``)."""
+    closed: set[str] = set()
+    for node in ast.walk(tree):
+        target: ast.expr | None = None
+        if isinstance(node, ast.Attribute) and node.attr in CLOSE_METHODS:
+            target = node.value
+        elif isinstance(node, ast.withitem):
+            target = node.context_expr
+        if isinstance(target, ast.Name):
+            closed.add(target.id)
+        elif isinstance(target, ast.Attribute):
+            closed.add(target.attr)
+    return closed
 
 
 def _caught(handler: ast.ExceptHandler) -> list[ast.expr]:

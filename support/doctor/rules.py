@@ -126,6 +126,13 @@ RULES: dict[str, Rule] = {
 
 # Variants of a rule's message for a specific shape of the same mistake.
 VARIANTS: dict[tuple[str, str], str] = {
+    ("OA104", "per-call"): (
+        "OpenAI client constructed on every call of this `async def` and dropped after it: each call builds "
+        "a new client and connection pool (loading the CA bundle into a new SSL context, on the event loop), "
+        "opens new TCP/TLS connections instead of reusing warm ones, and leaves them open until the client is "
+        "garbage-collected; create one client at start-up (the lifespan) and pass it in, or use "
+        "`async with AsyncOpenAI() as client:` where a short-lived client is really meant"
+    ),
     ("OA103", "async-for"): (
         "`async for` over an AsyncOpenAI call that is not awaited: \"TypeError: 'async for' requires an object "
         'with __aiter__ method, got coroutine"; write `async for chunk in await client...create(..., stream=True)`'

@@ -228,7 +228,9 @@ class _Checker:
         if len(targets) != 1 or not isinstance(targets[0], ast.Name):
             return False
         name = targets[0].id
-        uses = [n for n in self.m.walk_own(fn) if isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Load)]
+        uses = [
+            n for n in self.m.walk_own(fn) if isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Load)
+        ]
         return bool(uses) and all(self._api_receiver(use) for use in uses)
 
     def _api_receiver(self, use: ast.Name) -> bool:
@@ -279,9 +281,13 @@ class _Checker:
             return
         clients: dict[str, ast.expr] = {}
         for stmt in self.m.tree.body:
-            if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
-                if self._fresh_async_client(stmt.value):
-                    clients[stmt.targets[0].id] = stmt.value
+            if (
+                isinstance(stmt, ast.Assign)
+                and len(stmt.targets) == 1
+                and isinstance(stmt.targets[0], ast.Name)
+                and self._fresh_async_client(stmt.value)
+            ):
+                clients[stmt.targets[0].id] = stmt.value
         if not clients:
             return
         names = {name: {name} for name in clients}
@@ -290,7 +296,11 @@ class _Checker:
             for binding_list in module.module_scope.bindings.items():
                 local, bindings = binding_list
                 for b in bindings:
-                    located = project.locate(module.path, b.target) if b.how == "import" and b.target and module.path else None
+                    located = (
+                        project.locate(module.path, b.target)
+                        if b.how == "import" and b.target and module.path
+                        else None
+                    )
                     if located is not None and located[0].path == path and located[1] in names:
                         names[located[1]].add(local)
             closed |= _closed_names(module.tree)
@@ -498,7 +508,10 @@ class _Checker:
                 bindings = self.m.lookup(keyword.value.id, scope) or []
                 value = bindings[0].value if len(bindings) == 1 and bindings[0].how == "assign" else None
                 if isinstance(value, ast.Dict) and any(
-                    isinstance(k, ast.Constant) and k.value == "stream" and isinstance(v, ast.Constant) and v.value is True
+                    isinstance(k, ast.Constant)
+                    and k.value == "stream"
+                    and isinstance(v, ast.Constant)
+                    and v.value is True
                     for k, v in zip(value.keys, value.values, strict=True)
                 ):
                     return True
@@ -576,9 +589,12 @@ class _Checker:
         ):
             if isinstance(parent, (ast.With, ast.AsyncWith)) and child in parent.body:
                 return True
-            if isinstance(parent, ast.Try | ast.TryStar) and child in parent.body:
-                if any(_closes_something(s) for s in parent.finalbody):
-                    return True
+            if (
+                isinstance(parent, ast.Try | ast.TryStar)
+                and child in parent.body
+                and any(_closes_something(s) for s in parent.finalbody)
+            ):
+                return True
             child, parent = parent, self.m.parents.get(parent)
         return False
 
@@ -600,15 +616,30 @@ class _Checker:
     def _retrying_block(self, node: ast.AST) -> bool:
         """A function under a retry decorator, or ``for attempt in Retrying(...):``."""
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            return any(
-                self.m.qualname(d.func if isinstance(d, ast.Call) else d) in RETRY_DECORATORS
-                for d in node.decorator_list
-            )
+            return any(self._retry_decorator(d) for d in node.decorator_list)
         return (
             isinstance(node, (ast.For, ast.AsyncFor))
             and isinstance(node.iter, ast.Call)
             and self.m.qualname(node.iter.func) in RETRY_ITERATORS
         )
+
+    def _retry_decorator(self, decorator: ast.expr) -> bool:
+        """``@retry(...)``, ``@backoff.on_exception(...)``, or a name bound once to such a call,
+        here or in the project module it is imported from (``llm_retry = retry(stop=...)``)."""
+        if self.m.qualname(decorator.func if isinstance(decorator, ast.Call) else decorator) in RETRY_DECORATORS:
+            return True
+        if not isinstance(decorator, ast.Name):
+            return False
+        owner, bindings = self.m, self.m.lookup(decorator.id, self.m.scope_of.get(decorator, self.m.module_scope))
+        if bindings and len(bindings) == 1 and bindings[0].how == "import" and bindings[0].target:
+            located = self.m._locate(bindings[0].target)
+            owner, bindings = (
+                (located[0], located[0].module_scope.bindings.get(located[1])) if located else (owner, None)
+            )
+        if not bindings or len(bindings) != 1 or bindings[0].how != "assign":
+            return False
+        value = bindings[0].value
+        return isinstance(value, ast.Call) and owner.qualname(value.func) in RETRY_DECORATORS
 
     def _own(self, stmts: Sequence[ast.AST]) -> Iterator[ast.AST]:
         """Nodes of `stmts`, not descending into nested functions, lambdas or classes."""
@@ -782,6 +813,11 @@ class _Checker:
             for fn in self._dependencies_of(route):
                 if fn not in found and self._only_returns_a_client(fn):
                     found.append(fn)
+        if self.m.project is not None and self.m.path is not None:
+            for path, name in _depends_targets_in(self.m.project):
+                target = self.m.global_function(name) if path == self.m.path else None
+                if target is not None and target not in found and self._only_returns_a_client(target):
+                    found.append(target)
         for fn in found:
             yield self.issue("OA112", fn)
 
@@ -826,10 +862,29 @@ class _Checker:
         value = body[0].value
         if any(not isinstance(n, (ast.Attribute, ast.Name, ast.Load)) for n in ast.walk(value)):
             return False
-        if fn.returns is not None and self.m.annotation_kind(fn.returns, self.m.module_scope):
+        if fn.returns is not None and (
+            self.m.annotation_kind(fn.returns, self.m.module_scope) or self._client_holder(fn.returns)
+        ):
             return True
         scope = self.m.scope_of.get(value)
         return scope is not None and self.m.client_kind(value, scope) is not None
+
+    def _client_holder(self, annotation: ast.expr) -> bool:
+        """The annotation names a class (here, or imported from the project) that holds an
+        OpenAI client: ``self.client = OpenAI(...)`` in one of its methods."""
+        if not isinstance(annotation, ast.Name):
+            return False
+        owner, name = self.m, annotation.id
+        bindings = self.m.module_scope.bindings.get(name, [])
+        if len(bindings) == 1 and bindings[0].how == "import" and bindings[0].target:
+            located = self.m._locate(bindings[0].target)
+            if located is None:
+                return False
+            owner, name = located
+        classes = [c for c in owner.class_bindings if c.name == name and owner.scope_of.get(c) is owner.module_scope]
+        return len(classes) == 1 and any(
+            owner._binding_kind(b) for bs in owner.class_bindings[classes[0]].values() for b in bs
+        )
 
 
 def _route_handlers(m: Module) -> set[FunctionNode]:
@@ -838,7 +893,11 @@ def _route_handlers(m: Module) -> set[FunctionNode]:
     for node in ast.walk(m.tree):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             for deco in node.decorator_list:
-                if isinstance(deco, ast.Call) and isinstance(deco.func, ast.Attribute) and deco.func.attr in ROUTE_METHODS:
+                if (
+                    isinstance(deco, ast.Call)
+                    and isinstance(deco.func, ast.Attribute)
+                    and deco.func.attr in ROUTE_METHODS
+                ):
                     routes.add(node)
         elif (
             isinstance(node, ast.Call)
@@ -900,6 +959,35 @@ def _closed_names(tree: ast.AST) -> set[str]:
         elif isinstance(target, ast.Attribute):
             closed.add(target.attr)
     return closed
+
+
+_DEPENDS_TARGETS: dict[int, tuple[Project, set[tuple[Path, str]]]] = {}
+
+
+def _depends_targets_in(project: Project) -> set[tuple[Path, str]]:
+    """Every function given to ``Depends(...)`` anywhere in the project: (its file, its name)."""
+    cached = _DEPENDS_TARGETS.get(id(project))
+    if cached is not None and cached[0] is project:
+        return cached[1]
+    targets: set[tuple[Path, str]] = set()
+    for module in project.modules():
+        for node in ast.walk(module.tree):
+            if not (isinstance(node, ast.Call) and module.is_depends(node.func)):
+                continue
+            target = node.args[0] if node.args else _keyword(node, "dependency")
+            if not isinstance(target, ast.Name) or module.path is None:
+                continue
+            if module.function_named(target.id, module.scope_of.get(node, module.module_scope)) is not None:
+                targets.add((module.path, target.id))
+            elif (
+                (name := module.qualname(target))
+                and (located := project.locate(module.path, name))
+                and located[0].path is not None
+            ):
+                targets.add((located[0].path, located[1]))
+    _DEPENDS_TARGETS.clear()
+    _DEPENDS_TARGETS[id(project)] = (project, targets)
+    return targets
 
 
 def _caught(handler: ast.ExceptHandler) -> list[ast.expr]:

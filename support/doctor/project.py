@@ -108,15 +108,18 @@ class Project:
         ``from .clients import client`` (``.clients.client``)."""
         level = len(qualname) - len(qualname.lstrip("."))
         parts = qualname[level:].split(".")
-        if len(parts) < 2 - bool(level) or (not level and (parts[0] in KNOWN_PACKAGES or parts[0] in sys.stdlib_module_names)):
-            return None
+        if not level and (len(parts) < 2 or parts[0] in KNOWN_PACKAGES or parts[0] in sys.stdlib_module_names):
+            return None  # not a project name, even where a project file is named like the package
         bases = [self._package_of(importer, level)] if level else self._folders_up(importer)
         module_parts, name = parts[:-1], parts[-1]  # `a.b.c.chat` is not a name of a.b.c
         for base in bases:
             if base is None:
                 continue
             module_path = base.joinpath(*module_parts)
-            for candidate in (module_path.with_suffix(".py"), module_path / "__init__.py"):
+            files = [module_path / "__init__.py"]  # `from . import x`: x from the package itself
+            if module_parts:
+                files.insert(0, module_path.with_suffix(".py"))
+            for candidate in files:
                 if candidate.is_file() and self._inside(candidate):
                     module = self.module(candidate)
                     return (module, name) if module is not None else None

@@ -196,7 +196,8 @@ class _Checker:
         if self.m.project is not None and self.m.path is not None:
             for path, name in _route_callees(self.m.project):
                 fn = self.m.global_function(name) if path == self.m.path else None
-                if fn is not None:
+                if fn is not None and not self._constructs_and_returns(fn):
+                    # (a factory imported by a route is reported at the route's call of it)
                     found.setdefault(fn, "function called by a route")
         return {fn: why for fn, why in found.items() if not self._cached(fn)}
 
@@ -210,10 +211,10 @@ class _Checker:
         if scope is None:
             return False
         owner, fn = self.m._factory(node.func, scope)
-        if owner is self.m or not isinstance(fn, ast.FunctionDef) or fn.decorator_list:
-            return False
-        returns = [n for n in owner.walk_own(fn) if isinstance(n, ast.Return)]
-        return bool(returns) and all(owner.constructor_kind(r.value) for r in returns if r.value is not None)
+        return owner is not self.m and fn is not None and _constructs_and_returns(owner, fn)
+
+    def _constructs_and_returns(self, fn: FunctionNode) -> bool:
+        return _constructs_and_returns(self.m, fn)
 
     def _dropped_per_call(self, node: ast.Call) -> bool:
         """A client built inside an ``async def`` (not an entry point), bound to a local that is
@@ -687,8 +688,8 @@ class _Checker:
 
     def _default_retries(self, call: ApiCall) -> bool:
         """The client of `call` certainly keeps the SDK's default retries: every constructor it
-        comes from is in this file and sets no ``max_retries`` (nor ``**kwargs``), and no
-        ``with_options``/``copy`` on the way sets it."""
+        comes from (in this file, or in the project module it is imported from) sets no
+        ``max_retries`` (nor ``**kwargs``), and no ``with_options``/``copy`` on the way sets it."""
         func = call.node.func
         assert isinstance(func, ast.Attribute)
         expr = func.value
@@ -696,33 +697,7 @@ class _Checker:
             assert isinstance(expr, ast.Attribute)
             expr = expr.value
         scope = self.m.scope_of.get(call.node)
-        return scope is not None and self._default_client(expr, scope, 0)
-
-    def _default_client(self, expr: ast.expr, scope: Scope, depth: int) -> bool:
-        if depth > 8:
-            return False
-        if isinstance(expr, ast.Call):
-            if any(k.arg in {"max_retries", None} for k in expr.keywords):
-                return False
-            if self.m.constructor_kind(expr):
-                return True
-            func = expr.func
-            return (
-                isinstance(func, ast.Attribute)
-                and func.attr in {"with_options", "copy"}
-                and self._default_client(func.value, scope, depth + 1)
-            )
-        bindings: list[Binding] | None = None
-        if isinstance(expr, ast.Name):
-            bindings = self.m.lookup(expr.id, scope)
-        elif isinstance(expr, ast.Attribute) and isinstance(expr.value, ast.Attribute) and expr.value.attr == "state":
-            bindings = self.m.state_bindings.get(expr.attr)
-        if not bindings:
-            return False
-        return all(
-            b.value is not None and b.how in {"assign", "with"} and self._default_client(b.value, b.scope, depth + 1)
-            for b in bindings
-        )
+        return scope is not None and _default_client(self.m, expr, scope, 0)
 
     # --- OA110 ------------------------------------------------------------------------
 
@@ -988,6 +963,47 @@ def _depends_targets_in(project: Project) -> set[tuple[Path, str]]:
     _DEPENDS_TARGETS.clear()
     _DEPENDS_TARGETS[id(project)] = (project, targets)
     return targets
+
+
+def _constructs_and_returns(m: Module, fn: FunctionNode) -> bool:
+    """A plain, undecorated factory every ``return`` of which builds a new client."""
+    if not isinstance(fn, ast.FunctionDef) or fn.decorator_list:
+        return False
+    returns = [n for n in m.walk_own(fn) if isinstance(n, ast.Return)]
+    return bool(returns) and all(m.constructor_kind(r.value) for r in returns if r.value is not None)
+
+
+def _default_client(m: Module, expr: ast.expr, scope: Scope, depth: int) -> bool:
+    """`expr`, evaluated in `m`, is a client built with the SDK's default ``max_retries``."""
+    if depth > 8:
+        return False
+    if isinstance(expr, ast.Call):
+        if any(k.arg in {"max_retries", None} for k in expr.keywords):
+            return False
+        if m.constructor_kind(expr):
+            return True
+        func = expr.func
+        return (
+            isinstance(func, ast.Attribute)
+            and func.attr in {"with_options", "copy"}
+            and _default_client(m, func.value, scope, depth + 1)
+        )
+    bindings: list[Binding] | None = None
+    if isinstance(expr, ast.Name):
+        bindings = m.lookup(expr.id, scope)
+    elif isinstance(expr, ast.Attribute) and isinstance(expr.value, ast.Attribute) and expr.value.attr == "state":
+        bindings = m.state_bindings.get(expr.attr)
+    if bindings and len(bindings) == 1 and bindings[0].how == "import" and bindings[0].target:
+        located = m._locate(bindings[0].target)  # `from app.clients import client`
+        if located is None:
+            return False
+        m, bindings = located[0], located[0].module_scope.bindings.get(located[1])
+    if not bindings:
+        return False
+    return all(
+        b.value is not None and b.how in {"assign", "with"} and _default_client(m, b.value, b.scope, depth + 1)
+        for b in bindings
+    )
 
 
 def _caught(handler: ast.ExceptHandler) -> list[ast.expr]:

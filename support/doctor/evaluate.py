@@ -88,15 +88,21 @@ class Evaluation:
 
 
 def evaluate(corpus: str | Path) -> Evaluation:
-    """Check every ``.py`` file under `corpus` and compare the findings with its markers."""
+    """Check every ``.py`` file under `corpus` and compare the findings with its markers.
+
+    A file directly in `corpus` is checked alone; each folder in it is a project (its
+    files see what they import from each other, see `support.doctor.project`)."""
     result = Evaluation()
+    projects: dict[str, Project] = {}
     for path in iter_files([str(corpus)]):
         if not path.endswith(".py"):
             continue
         result.files += 1
         result.expected |= expectations(path)
         result.known_misses |= expectations(path, _KNOWN_MISS)
-        findings, errors = check_file(path)
+        parts = Path(path).relative_to(corpus).parts
+        project = projects.setdefault(parts[0], Project(Path(corpus) / parts[0])) if len(parts) > 1 else None
+        findings, errors = check_file(path, project)
         result.errors.extend(errors)
         result.found |= {(path, f.line, f.code) for f in findings}
     return result

@@ -9,8 +9,10 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from .formats import github_commands, sarif_log
+from .project import Project
 from .rules import RULES, selected
 from .sources import Finding, check_file, iter_files
 
@@ -45,13 +47,17 @@ def _parser() -> argparse.ArgumentParser:
 def run(
     paths: Sequence[str], select: list[str] | None = None, ignore: list[str] | None = None
 ) -> tuple[list[Finding], list[str], int]:
-    """Check `paths`; return findings, error messages and the number of files checked."""
+    """Check `paths`; return findings, error messages and the number of files checked.
+
+    Names a file imports from other files under the current directory (the project the
+    doctor runs in) resolve to what those files bind (`support.doctor.project`)."""
     findings: list[Finding] = []
     errors: list[str] = []
     count = 0
+    project = Project(Path.cwd())
     for path in iter_files(paths):
         count += 1
-        found, errs = check_file(path)
+        found, errs = check_file(path, project)
         findings.extend(f for f in found if selected(f.code, select, ignore))
         errors.extend(errs)
     return findings, errors, count

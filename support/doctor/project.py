@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 import sys
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -65,7 +66,9 @@ class Project:
         if key not in self._modules:
             self._modules[key] = None  # an import cycle sees "unknown" while this one parses
             try:
-                tree = ast.parse(key.read_text(encoding="utf-8"), str(key))
+                with warnings.catch_warnings():  # another file's invalid escapes are not ours to report
+                    warnings.simplefilter("ignore")
+                    tree = ast.parse(key.read_text(encoding="utf-8"), str(key))
             except (OSError, UnicodeDecodeError, SyntaxError, ValueError):
                 return None
             self._modules[key] = Module(tree, project=self, path=key)

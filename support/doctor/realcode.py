@@ -6,7 +6,9 @@ public repositories that call the OpenAI SDK from async services, each labelled 
 reading it *before* the checker ran. Other projects' code is not copied into this one,
 so a manifest (``tests/doctor/realcode/*.toml``) pins each file by repository, path and
 commit with its expected findings and the reason for each, and the files themselves
-live in a local cache, filled once with ``--fetch`` (needs the internet)::
+live in a local cache, filled once with ``--fetch`` (needs the internet), which downloads
+each repository at its commit: the checker reads each file inside its own project, so
+names it imports from the repository's other modules resolve (`support.doctor.project`)::
 
     python -m support.doctor.evaluate --manifest tests/doctor/realcode --cache build/realcode --fetch
 
@@ -15,7 +17,9 @@ Standard library only, like the rest of the doctor.
 
 from __future__ import annotations
 
+import io
 import re
+import tarfile
 import tomllib
 import urllib.request
 from dataclasses import dataclass
@@ -23,7 +27,11 @@ from pathlib import Path, PurePosixPath
 
 __all__ = ["Expected", "ManifestError", "RealFile", "fetch_missing", "load_manifests"]
 
-RAW_BASE = "https://raw.githubusercontent.com"  # serves <owner>/<name>/<commit>/<path>
+ARCHIVE_BASE = "https://codeload.github.com"  # serves <owner>/<name>/tar.gz/<commit>
+# What the cache keeps of a repository: its Python files (the checker resolves imports
+# across them) and the files that say how it is packaged.
+KEPT = re.compile(r"(\.py|(^|/)(pyproject\.toml|setup\.py|setup\.cfg|requirements[^/]*\.txt))$")
+COMPLETE = ".complete"  # written in a repository's cache folder once its archive is extracted
 KINDS = frozenset({"fastapi", "starlette", "other-async"})
 _REPO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9_.-]+$")
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
@@ -65,9 +73,9 @@ class RealFile:
     def cache_path(self, cache: Path) -> Path:
         return self.cache_root(cache) / self.path
 
-    def url(self, base: str = RAW_BASE) -> str:
-        """Where ``--fetch`` downloads the file from: that commit's raw contents."""
-        return f"{base}/{self.repo}/{self.commit}/{self.path}"
+    def url(self, base: str = ARCHIVE_BASE) -> str:
+        """Where ``--fetch`` downloads the repository from: an archive of that commit."""
+        return f"{base}/{self.repo}/tar.gz/{self.commit}"
 
 
 def load_manifests(folder: Path) -> list[RealFile]:
@@ -119,19 +127,43 @@ def _entry(entry: object, where: str) -> RealFile:
     return RealFile(repo, path, commit, kind, tuple(findings), notes if isinstance(notes, str) else "")
 
 
-def fetch_missing(files: list[RealFile], cache: Path, *, base: str = RAW_BASE, timeout_s: float = 30.0) -> list[str]:
-    """Download the files the cache lacks from `base`; return one error line per file that failed."""
+def fetch_missing(
+    files: list[RealFile], cache: Path, *, base: str = ARCHIVE_BASE, timeout_s: float = 60.0
+) -> list[str]:
+    """Download the repositories the cache lacks, each at its commit (the checker reads the
+    file inside its repository), keeping the `KEPT` files; one error line per failure."""
     errors = []
     for real in files:
-        target = real.cache_path(cache)
-        if target.is_file():
+        root = real.cache_root(cache)
+        if (root / COMPLETE).is_file():
             continue
         try:
             with urllib.request.urlopen(real.url(base), timeout=timeout_s) as response:
-                body = response.read()
-        except OSError as exc:
+                archive = response.read()
+            _extract(archive, root)
+        except (OSError, tarfile.TarError) as exc:
             errors.append(f"{real.key}@{real.commit[:12]}: cannot fetch: {exc}")
             continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(body)
+        if not real.cache_path(cache).is_file():
+            errors.append(f"{real.key}@{real.commit[:12]}: the archive has no {real.path}")
+            continue
+        (root / COMPLETE).write_text(real.url(base) + "\n", encoding="utf-8")
     return errors
+
+
+def _extract(archive: bytes, root: Path) -> None:
+    """The `KEPT` regular files of a ``<name>-<commit>/...`` tar.gz, written under `root`;
+    a member with an absolute path or ``..`` is refused (the archive comes from outside)."""
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+        for member in tar.getmembers():
+            inner = PurePosixPath(*PurePosixPath(member.name).parts[1:])  # drop <name>-<commit>/
+            if not member.isfile() or not KEPT.search(str(inner)):
+                continue
+            if PurePosixPath(member.name).is_absolute() or ".." in inner.parts:
+                raise tarfile.TarError(f"unsafe path in the archive: {member.name}")
+            source = tar.extractfile(member)
+            if source is None:
+                continue
+            target = root.joinpath(*inner.parts)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(source.read())

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import functools
 import http.server
+import io
+import tarfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -126,15 +128,50 @@ def raw_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         server.server_close()
 
 
-def test_fetch_fills_the_cache_and_names_what_it_could_not_get(raw_server: tuple[str, Path], tmp_path: Path) -> None:
+def _archive(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def test_fetch_fills_the_cache_with_the_repository_and_names_what_it_could_not_get(
+    raw_server: tuple[str, Path], tmp_path: Path
+) -> None:
     base, served = raw_server
-    files = load_manifests(manifest(tmp_path / "m", entry() + entry(repo="other/gone")))
-    (served / "someone" / "service" / COMMIT / "app").mkdir(parents=True)
-    (served / "someone" / "service" / COMMIT / "app" / "main.py").write_text(BLOCKING)
-    errors = fetch_missing(files, tmp_path / "cache", base=base, timeout_s=5)
-    assert files[0].cache_path(tmp_path / "cache").read_text() == BLOCKING
-    assert len(errors) == 1 and errors[0].startswith(f"other/gone/app/main.py@{COMMIT[:12]}: cannot fetch")
-    assert fetch_missing(files[:1], tmp_path / "cache", base="http://127.0.0.1:9", timeout_s=5) == []  # cached
+    files = load_manifests(
+        manifest(tmp_path / "m", entry() + entry(repo="other/gone") + entry(repo="evil/tar") + entry(repo="no/file"))
+    )
+    archives = {
+        "someone/service": {
+            f"service-{COMMIT}/app/main.py": BLOCKING.encode(),
+            f"service-{COMMIT}/app/clients.py": b"client = 1\n",
+            f"service-{COMMIT}/pyproject.toml": b"[project]\n",
+            f"service-{COMMIT}/docs/logo.png": b"\x89PNG",
+        },
+        "evil/tar": {f"tar-{COMMIT}/../../escape.py": b"x = 1\n"},
+        "no/file": {f"file-{COMMIT}/other.py": b"x = 1\n"},
+    }
+    for repo, members in archives.items():
+        (served / repo / "tar.gz").mkdir(parents=True)
+        (served / repo / "tar.gz" / COMMIT).write_bytes(_archive(members))
+    cache = tmp_path / "cache"
+    errors = fetch_missing(files, cache, base=base, timeout_s=5)
+    root = files[0].cache_root(cache)
+    assert files[0].cache_path(cache).read_text() == BLOCKING
+    assert (root / "app" / "clients.py").is_file() and (root / "pyproject.toml").is_file()
+    assert not (root / "docs").exists()  # only Python and packaging files are kept
+    assert not (tmp_path / "escape.py").exists() and not (cache / "escape.py").exists()
+    assert [e.split(": ", 1)[0] for e in errors] == [
+        f"other/gone/app/main.py@{COMMIT[:12]}",
+        f"evil/tar/app/main.py@{COMMIT[:12]}",
+        f"no/file/app/main.py@{COMMIT[:12]}",
+    ]
+    assert "cannot fetch" in errors[0] and "unsafe path" in errors[1] and "has no app/main.py" in errors[2]
+    assert fetch_missing(files[:1], cache, base="http://127.0.0.1:9", timeout_s=5) == []  # complete: not fetched again
 
 
 def test_the_committed_real_code_corpus() -> None:

@@ -278,7 +278,7 @@ class _Checker:
         at import, possibly wrapped) that nothing in the project ever closes, under its own
         name or any name it is imported as."""
         project, path = self.m.project, self.m.path
-        if project is None or path is None or not any(_builds_app(m) for m in project.modules()):
+        if self.notebook or project is None or path is None or not any(_builds_app(m) for m in project.modules()):
             return
         clients: dict[str, ast.expr] = {}
         for stmt in self.m.tree.body:
@@ -293,9 +293,9 @@ class _Checker:
             return
         names = {name: {name} for name in clients}
         closed: set[str] = set()
+        imported = False  # by another module of the project: a script run on its own is not the app's
         for module in [self.m, *project.modules()]:
-            for binding_list in module.module_scope.bindings.items():
-                local, bindings = binding_list
+            for local, bindings in module.module_scope.bindings.items():
                 for b in bindings:
                     located = (
                         project.locate(module.path, b.target)
@@ -305,6 +305,10 @@ class _Checker:
                     if located is not None and located[0].path == path and located[1] in names:
                         names[located[1]].add(local)
             closed |= _closed_names(module.tree)
+            if module.path is not None and module.path != path:
+                imported = imported or path in _imported_files(project, module)
+        if not imported:
+            return
         for name, value in clients.items():
             if not names[name] & closed:
                 yield self.issue("OA105", value)
@@ -917,6 +921,20 @@ def _route_callees(project: Project) -> set[tuple[Path, str]]:
 
 def _builds_app(m: Module) -> bool:
     return any(isinstance(n, ast.Call) and m.qualname(n.func) in FASTAPI_CLASSES for n in ast.walk(m.tree))
+
+
+def _imported_files(project: Project, module: Module) -> set[Path | None]:
+    """The project files `module` imports anywhere (a function's own imports included)."""
+    assert module.path is not None
+    dotted: list[str] = []
+    for node in ast.walk(module.tree):
+        if isinstance(node, ast.Import):
+            dotted += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = "." * node.level + (node.module or "")
+            joiner = "" if base.endswith(".") or not base else "."
+            dotted += [base or "."] + [f"{base}{joiner}{alias.name}" for alias in node.names]
+    return {project.module_file(module.path, name) for name in dotted}
 
 
 def _closed_names(tree: ast.AST) -> set[str]:

@@ -110,22 +110,29 @@ class Project:
         name in it. Leading dots make it relative to `importer`'s package, as in
         ``from .clients import client`` (``.clients.client``)."""
         level = len(qualname) - len(qualname.lstrip("."))
-        parts = qualname[level:].split(".")
-        if not level and (len(parts) < 2 or parts[0] in KNOWN_PACKAGES or parts[0] in sys.stdlib_module_names):
-            return None  # not a project name, even where a project file is named like the package
+        head, _, name = qualname[level:].rpartition(".")  # `a.b.c.chat` is not a name of a.b.c
+        found = self.module_file(importer, "." * level + head) if level or head else None
+        module = self.module(found) if found is not None else None
+        return (module, name) if module is not None and name else None
+
+    def module_file(self, importer: Path, dotted: str) -> Path | None:
+        """The project file a module name imported from `importer` is (``app.clients`` is
+        ``app/clients.py`` or ``app/clients/__init__.py``; ``.`` the importer's package)."""
+        level = len(dotted) - len(dotted.lstrip("."))
+        parts = [p for p in dotted[level:].split(".") if p]
+        if not level and (not parts or parts[0] in KNOWN_PACKAGES or parts[0] in sys.stdlib_module_names):
+            return None  # not a project module, even where a project file is named like the package
         bases = [self._package_of(importer, level)] if level else self._folders_up(importer)
-        module_parts, name = parts[:-1], parts[-1]  # `a.b.c.chat` is not a name of a.b.c
         for base in bases:
             if base is None:
                 continue
-            module_path = base.joinpath(*module_parts)
-            files = [module_path / "__init__.py"]  # `from . import x`: x from the package itself
-            if module_parts:
+            module_path = base.joinpath(*parts)
+            files = [module_path / "__init__.py"]
+            if parts:
                 files.insert(0, module_path.with_suffix(".py"))
             for candidate in files:
                 if candidate.is_file() and self._inside(candidate):
-                    module = self.module(candidate)
-                    return (module, name) if module is not None else None
+                    return candidate.resolve()
         return None
 
     def _folders_up(self, importer: Path) -> list[Path | None]:

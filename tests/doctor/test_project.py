@@ -120,3 +120,26 @@ def test_the_hand_corpus_project_needs_the_project(corpus_file: str) -> None:
     alone = codes(folder / corpus_file, None)
     together = codes(folder / corpus_file, Project(folder))
     assert len(alone) < len(together)
+
+
+def test_an_unclosed_module_client_counts_only_where_the_app_imports_it(tmp_path: Path) -> None:
+    client = "from openai import AsyncOpenAI\nclient = AsyncOpenAI()\n"
+    root = write(
+        tmp_path,
+        {
+            "app/main.py": "from fastapi import FastAPI\nfrom app.shared import client\napp = FastAPI()\n",
+            "app/shared.py": client,
+            "scripts/once.py": client,  # a script run on its own, imported by nothing
+        },
+    )
+    project = Project(root)
+    assert codes(root / "app/shared.py", project) == ["OA105"]
+    assert codes(root / "scripts/once.py", project) == []
+    write(
+        root,
+        {
+            "app/main.py": "from fastapi import FastAPI\nfrom app.shared import client as c\n"
+            "async def lifespan(app):\n    yield\n    await c.close()\napp = FastAPI(lifespan=lifespan)\n"
+        },
+    )
+    assert codes(root / "app/shared.py", Project(root)) == []  # closed under another name

@@ -436,6 +436,19 @@ class _Checker:
             for node in self.m.walk_own(route):
                 if isinstance(node, ast.Return) and node.value is not None:
                     add(node.value, node)
+        if self.m.project is not None and self.m.path is not None:
+            # a function here whose result a StreamingResponse in another module serves:
+            # it is the generator, or it returns a call of one defined in it
+            for path, name in _served_elsewhere(self.m.project):
+                fn = self.m.global_function(name) if path == self.m.path else None
+                if fn is None:
+                    continue
+                if self._is_generator(fn) and fn not in served:
+                    assert isinstance(fn, ast.FunctionDef)
+                    served.append(fn)
+                for node in self.m.walk_own(fn):
+                    if isinstance(node, ast.Return) and node.value is not None:
+                        add(node.value, node)
         return served
 
     def _defs_named(self, name: str, scope: Scope) -> list[ast.FunctionDef]:
@@ -531,13 +544,15 @@ class _Checker:
         if direct is not None or not isinstance(loop.iter, ast.Name):
             return direct
         name = loop.iter.id
-        bindings = scope.bindings.get(name)
-        if self.m.lookup(name, scope) is not bindings or bindings is None or len(bindings) != 1:
+        holder = self.m.defining_scope(name, scope)  # this function, or one around it (a closure)
+        if holder is None or holder.is_module or holder.is_class:
             return None
-        binding = bindings[0]
-        opened = self._stream_call(binding.value, is_async) if binding.how == "assign" else None
+        bindings = holder.bindings[name]
+        if len(bindings) != 1 or bindings[0].how != "assign":
+            return None
+        opened = self._stream_call(bindings[0].value, is_async)
         uses = [
-            n for n in ast.walk(scope.node) if isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Load)
+            n for n in ast.walk(holder.node) if isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Load)
         ]
         return opened if uses == [loop.iter] else None
 
@@ -952,6 +967,37 @@ def _closed_names(tree: ast.AST) -> set[str]:
         elif isinstance(target, ast.Attribute):
             closed.add(target.attr)
     return closed
+
+
+_SERVED: dict[int, tuple[Project, set[tuple[Path, str]]]] = {}
+
+
+def _served_elsewhere(project: Project) -> set[tuple[Path, str]]:
+    """Functions imported from another module whose result a ``StreamingResponse`` serves:
+    ``StreamingResponse(make_stream(...))``, or through a local bound once to that call."""
+    cached = _SERVED.get(id(project))
+    if cached is not None and cached[0] is project:
+        return cached[1]
+    served: set[tuple[Path, str]] = set()
+    for module in project.modules():
+        for node in ast.walk(module.tree):
+            if not isinstance(node, ast.Call) or module.path is None:
+                continue
+            name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
+            content = (
+                (node.args[0] if node.args else _keyword(node, "content")) if name in STREAMING_RESPONSES else None
+            )
+            if isinstance(content, ast.Name):
+                bindings = module.lookup(content.id, module.scope_of.get(node, module.module_scope)) or []
+                content = bindings[0].value if len(bindings) == 1 and bindings[0].how == "assign" else None
+            if isinstance(content, ast.Call) and isinstance(content.func, ast.Name):
+                qualname = module.qualname(content.func)
+                located = project.locate(module.path, qualname) if qualname else None
+                if located is not None and located[0].path is not None:
+                    served.add((located[0].path, located[1]))
+    _SERVED.clear()
+    _SERVED[id(project)] = (project, served)
+    return served
 
 
 _DEPENDS_TARGETS: dict[int, tuple[Project, set[tuple[Path, str]]]] = {}

@@ -131,3 +131,26 @@ async def options_without_stream(prompt: str) -> str:
         if choice.finish_reason:
             break
     return "done"
+
+
+async def closure_read_to_the_end(prompt: str) -> AsyncIterator[str]:
+    stream = await client.chat.completions.create(model="m", messages=[], stream=True)
+
+    async def events() -> AsyncIterator[str]:
+        async for chunk in stream:
+            yield chunk.choices[0].delta.content or ""
+
+    return events()
+
+
+async def closure_closed_by_the_caller(prompt: str) -> AsyncIterator[str]:
+    stream = await client.chat.completions.create(model="m", messages=[], stream=True)
+
+    async def events() -> AsyncIterator[str]:
+        async for chunk in stream:
+            if chunk.choices[0].finish_reason:
+                break
+            yield chunk.choices[0].delta.content or ""
+        await stream.close()
+
+    return events()

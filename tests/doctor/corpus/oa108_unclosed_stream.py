@@ -89,3 +89,15 @@ async def options_dict(prompt: str) -> str:
         if chunk.choices[0].finish_reason:
             break
     return "done"
+
+
+async def served_from_a_closure(prompt: str) -> AsyncIterator[str]:
+    stream = await client.chat.completions.create(model="m", messages=[], stream=True)  # expect: OA108
+
+    async def events() -> AsyncIterator[str]:
+        async for chunk in stream:
+            if chunk.choices[0].finish_reason == "length":
+                return
+            yield chunk.choices[0].delta.content or ""
+
+    return events()

@@ -4,11 +4,13 @@ from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import Depends, FastAPI
+from fastapi.responses import StreamingResponse
 from openai import OpenAI
 
 from app import clients
 from app.clients import async_client, fresh_client, shared_client, sync_client
 from app.helpers import answer, get_llm
+from app.streams import answer_stream
 
 
 @asynccontextmanager
@@ -54,3 +56,8 @@ async def good() -> str:
 @app.get("/answer")
 def answer_route(question: str, llm: Annotated[OpenAI, Depends(get_llm)]) -> str:
     return answer(question)
+
+
+@app.get("/stream")
+def stream(question: str) -> StreamingResponse:
+    return StreamingResponse(answer_stream(question), media_type="text/plain")

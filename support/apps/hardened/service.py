@@ -170,7 +170,11 @@ def _routes() -> APIRouter:
                 runtime.limit.release()
 
         events = chat_events(
-            stream, record.request_id, deadline=deadline, idle_timeout_s=runtime.settings.stream_idle_timeout_s
+            stream,
+            record.request_id,
+            deadline=deadline,
+            idle_timeout_s=runtime.settings.stream_idle_timeout_s,
+            heartbeat_s=runtime.settings.stream_heartbeat_s,
         )
         return GuardedEventStream(events, cleanup=cleanup)
 

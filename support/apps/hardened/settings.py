@@ -53,6 +53,12 @@ class Settings(BaseSettings):
     # first one included) before it ends with an error event. The read timeout can't say
     # this: any byte resets it, a keep-alive comment included. 30 s, like the read timeout.
     stream_idle_timeout_s: float = Field(default=30.0, gt=0)
+    # SERVICE_STREAM_HEARTBEAT_S: while a started stream waits for its first chunk (a model
+    # that thinks before it speaks), an SSE comment (`: ping`) every this many seconds, so a
+    # proxy's idle read timeout (nginx's proxy_read_timeout, 60 s by default) does not cut
+    # it. Only before the first chunk: after it, silence is the upstream stalling, which the
+    # idle timeout above ends. 15 s, FastAPI's own SSE keep-alive interval; 0 turns it off.
+    stream_heartbeat_s: float = Field(default=15.0, ge=0)
     # SERVICE_GRACEFUL_SHUTDOWN_S: on SIGTERM, how long calls and streams in flight may take
     # to finish before uvicorn cancels them (its timeout_graceful_shutdown; without it, it
     # waits for ever: for every stream, and for a client that never sends its body). 8 s is

@@ -24,9 +24,9 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 from fastapi.sse import EventSourceResponse, format_sse_event
@@ -40,14 +40,23 @@ from .schemas import Usage
 log = logging.getLogger("support.apps.hardened")
 
 
+Chunk = TypeVar("Chunk")
+# An SSE comment line: every SSE parser skips it (the SDK's too: openai/_streaming.py,
+# SSEDecoder.decode ignores a line starting with ":"), and it is the bytes FastAPI's own
+# SSE routes send as a keep-alive (fastapi/sse.py, KEEPALIVE_COMMENT).
+HEARTBEAT = b": ping\n\n"
+
+
 def _event(data: dict[str, Any], event: str | None = None) -> bytes:
     return format_sse_event(data_str=json.dumps(data, separators=(",", ":")), event=event)
 
 
 async def within_limits(
-    stream: AsyncStream[ChatCompletionChunk], *, deadline: float, idle_timeout_s: float
-) -> AsyncGenerator[ChatCompletionChunk, None]:
-    """The stream's chunks while each comes within `idle_timeout_s` and all before `deadline`.
+    stream: AsyncIterable[Chunk], *, deadline: float, idle_timeout_s: float, heartbeat_s: float = 0.0
+) -> AsyncGenerator[Chunk | None, None]:
+    """The stream's chunks while each comes within `idle_timeout_s` and all before `deadline`;
+    before the first one, a ``None`` every `heartbeat_s` (if > 0) for the caller to send a
+    keep-alive while the model thinks.
 
     Only the wait for the next chunk is timed, never a ``yield``: a timeout around a yield
     would fire in whatever the consumer is awaiting then (Starlette's ``send``) and escape
@@ -55,6 +64,29 @@ async def within_limits(
     """
     loop = asyncio.get_running_loop()
     chunks = aiter(stream)
+    if heartbeat_s > 0:
+        first = asyncio.ensure_future(anext(chunks))  # one read, kept across heartbeats
+        try:
+            limit = min(deadline, loop.time() + idle_timeout_s)
+            while not first.done():
+                await asyncio.wait({first}, timeout=max(0.0, min(limit, loop.time() + heartbeat_s) - loop.time()))
+                if first.done():
+                    break
+                if loop.time() >= limit:
+                    raise (
+                        errors.stream_past_deadline() if loop.time() >= deadline else errors.stream_idle(idle_timeout_s)
+                    )
+                yield None
+        finally:
+            if not first.done():
+                first.cancel()  # the read in flight; the caller's cleanup closes the stream
+                with anyio.CancelScope(shield=True):
+                    await asyncio.wait({first})
+        try:
+            chunk = first.result()
+        except StopAsyncIteration:
+            return
+        yield chunk
     while True:
         timer = asyncio.timeout_at(min(deadline, loop.time() + idle_timeout_s))
         try:
@@ -72,13 +104,23 @@ async def within_limits(
 
 
 async def chat_events(
-    stream: AsyncStream[ChatCompletionChunk], request_id: str, *, deadline: float, idle_timeout_s: float
+    stream: AsyncStream[ChatCompletionChunk],
+    request_id: str,
+    *,
+    deadline: float,
+    idle_timeout_s: float,
+    heartbeat_s: float = 0.0,
 ) -> AsyncIterator[bytes]:
-    """``data: {"delta": ...}`` per chunk, then ``event: done`` (with usage) or ``event: error``."""
+    """``data: {"delta": ...}`` per chunk, then ``event: done`` (with usage) or ``event: error``;
+    before the first chunk, a ``: ping`` comment every `heartbeat_s` (SSE parsers skip comments)."""
     finish_reason, usage = None, None
+    limits = within_limits(stream, deadline=deadline, idle_timeout_s=idle_timeout_s, heartbeat_s=heartbeat_s)
     try:
-        async with aclosing(within_limits(stream, deadline=deadline, idle_timeout_s=idle_timeout_s)) as chunks:
+        async with aclosing(limits) as chunks:
             async for chunk in chunks:
+                if chunk is None:
+                    yield HEARTBEAT
+                    continue
                 if chunk.usage is not None:
                     usage = Usage.model_validate(chunk.usage, from_attributes=True).model_dump()
                 for choice in chunk.choices:
@@ -109,7 +151,10 @@ class GuardedEventStream(EventSourceResponse):
         cleanup: Callable[[], Awaitable[None]],
         headers: dict[str, str] | None = None,
     ) -> None:
-        super().__init__(content, headers={"Cache-Control": "no-store", **(headers or {})})
+        # X-Accel-Buffering: nginx passes each event on as it comes instead of buffering the
+        # response (proxy_buffering); FastAPI's own SSE routes send it too (fastapi/routing.py).
+        defaults = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+        super().__init__(content, headers={**defaults, **(headers or {})})
         self.cleanup = cleanup
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

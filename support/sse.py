@@ -359,3 +359,21 @@ def with_spec_version(app: ASGIApp, spec_version: str) -> ASGIApp:
         await app(scope, receive, send)
 
     return relabelled
+
+
+def with_response_headers(app: ASGIApp, headers: Mapping[str, str]) -> ASGIApp:
+    """`app` with `headers` added to every HTTP response it starts (replacing its own of
+    the same name), so two runs of one service differ only in those headers."""
+    extra = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
+    names = {name for name, _ in extra}
+
+    async def headed(scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                kept = [(k, v) for k, v in message.get("headers", []) if k.lower() not in names]
+                message = {**message, "headers": [*kept, *extra]}
+            await send(message)
+
+        await app(scope, receive, send_with_headers if scope["type"] == "http" else send)
+
+    return headed

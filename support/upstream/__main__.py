@@ -26,7 +26,8 @@ def build_parser(defaults: UpstreamSettings) -> argparse.ArgumentParser:
         prog=PROG,
         description="Serve the bundled OpenAI-compatible upstream (Chat Completions, Responses, models).",
         epilog="Fault kinds: rate_limit, quota, server_error, bad_request, unauthorized, hang, reset, "
-        "stream_drop, stream_error, malformed_json, truncated_json; e.g. --fault 'server_error;status=503;times=2'. "
+        "stream_drop, stream_error, malformed_json, truncated_json, and the 200s of another shape (chat only) "
+        "filter_annotations, refusal; e.g. --fault 'server_error;status=503;times=2'. "
         "Per request: the x-upstream-fault and x-upstream-latency headers. Journal: GET/DELETE /_upstream/journal.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")

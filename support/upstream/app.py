@@ -218,11 +218,13 @@ class _Exchange:
             return self._mark_disconnected()
         created = self.settings.created
         if endpoint == "chat.completions":
-            payload = chat_completion(reply, request, created)
+            payload = chat_completion(reply, request, created, **_shape(fault))
+            billed = payload["usage"]["completion_tokens"]  # a refusal bills its own tokens
         else:
             payload = response_object(reply, request, created)
+            billed = reply.completion_tokens
         body = json.dumps(payload).encode()
-        self.entry.completion_tokens = reply.completion_tokens
+        self.entry.completion_tokens = billed
         if fault and fault.kind == "stream_drop":  # a plain answer cut in the middle
             await self._start(200, len(body))
             await self.send({"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True})
@@ -239,7 +241,7 @@ class _Exchange:
         created = self.settings.created
         events: list[StreamEvent]
         if endpoint == "chat.completions":
-            events = chat_chunks(reply, request, created)
+            events = chat_chunks(reply, request, created, **_shape(fault))
         else:
             events = response_events(reply, request, created)
         await self._start(200, None, content_type="text/event-stream; charset=utf-8")
@@ -452,6 +454,12 @@ class _Exchange:
         if self.holds_slot:
             self.holds_slot = False
             self.app.gate.leave()
+
+
+def _shape(fault: Fault | None) -> dict[str, bool]:
+    """The chat reply's shape a shape fault asks for (see `chat_wire`): ``refusal``, ``annotations``."""
+    kind = fault.kind if fault else None
+    return {"refusal": kind == "refusal", "annotations": kind == "filter_annotations"}
 
 
 def _too_large(size: int, limit: int) -> UpstreamError:

@@ -4,24 +4,37 @@ A fault is written ``KIND[;PARAM=VALUE...]`` and applies either to every request
 (``--fault`` / ``UPSTREAM_FAULT``) or to one request (the ``x-upstream-fault``
 header, which overrides the server's fault; ``x-upstream-fault: none`` turns it off).
 
-=================  =========================================================  ==========================
-kind               what the client gets                                       params (default)
-=================  =========================================================  ==========================
-``rate_limit``     429 ``rate_limit_exceeded`` with ``Retry-After``,           ``retry_after`` (1 s)
-                   ``retry-after-ms`` and ``x-ratelimit-*`` headers
-``quota``          429 ``insufficient_quota`` (permanent: no Retry-After)
-``server_error``   500, 502 or 503 ``server_error``                             ``status`` (500)
-``bad_request``    400 ``invalid_request_error``
-``unauthorized``   401 ``invalid_api_key``
-``hang``           no answer until the client gives up (or ``seconds`` pass,   ``seconds`` (max_hang)
-                   then a normal reply)
-``reset``          the TCP connection is reset before any response byte
-``stream_drop``    the connection is cut after ``after`` chunks of a stream    ``after`` (3)
-                   (for a plain call: after the headers and half the body)
-``stream_error``   a stream carries ``after`` chunks, then an error event      ``after`` (3)
-``malformed_json`` 200 with a body that is not valid JSON
-``truncated_json`` 200 with a JSON body cut in half
-=================  =========================================================  ==========================
+========================  =========================================================  ==========================
+kind                      what the client gets                                       params (default)
+========================  =========================================================  ==========================
+``rate_limit``            429 ``rate_limit_exceeded`` with ``Retry-After``,           ``retry_after`` (1 s)
+                          ``retry-after-ms`` and ``x-ratelimit-*`` headers
+``quota``                 429 ``insufficient_quota`` (permanent: no Retry-After)
+``server_error``          500, 502 or 503 ``server_error``                             ``status`` (500)
+``bad_request``           400 ``invalid_request_error``
+``unauthorized``          401 ``invalid_api_key``
+``hang``                  no answer until the client gives up (or ``seconds`` pass,   ``seconds`` (max_hang)
+                          then a normal reply)
+``reset``                 the TCP connection is reset before any response byte
+``stream_drop``           the connection is cut after ``after`` chunks of a stream    ``after`` (3)
+                          (for a plain call: after the headers and half the body)
+``stream_error``          a stream carries ``after`` chunks, then an error event      ``after`` (3)
+``malformed_json``        200 with a body that is not valid JSON
+``truncated_json``        200 with a JSON body cut in half
+``filter_annotations``    Azure OpenAI's content-filter annotations (chat only): a
+                          stream opens with a chunk whose ``choices`` is ``[]`` and
+                          that carries ``prompt_filter_results``, and each later
+                          choice carries ``content_filter_results``; a plain reply
+                          carries both in its body
+``refusal``               the model refuses (chat only): the deltas carry ``refusal``
+                          tokens and ``content: null``, finish reason ``stop``; a
+                          plain reply's message has ``content: null`` and ``refusal``
+========================  =========================================================  ==========================
+
+The last two are not errors: the answer is a 200 whose *shape* breaks a handler that
+reads ``chunk.choices[0].delta.content`` (see `support.stream_shapes`); the Responses
+endpoint and the models list ignore them. The shapes are those of `chat_wire`, which
+cites where each comes from.
 
 Every kind also takes ``times=N``: the fault hits only attempts 0..N-1, where the
 attempt is the SDK's ``x-stainless-retry-count`` header (0 when absent), so
@@ -48,7 +61,10 @@ KINDS: dict[str, set[str]] = {
     "stream_error": {"after"},
     "malformed_json": set(),
     "truncated_json": set(),
+    "filter_annotations": set(),
+    "refusal": set(),
 }
+SHAPE_KINDS = frozenset({"filter_annotations", "refusal"})  # a 200 of another shape, chat.completions only
 COMMON_PARAMS = {"times", "rate"}
 SERVER_ERROR_STATUSES = {500, 502, 503}
 

@@ -20,7 +20,9 @@ What notebook cells import (top level, one job each):
 - `cancellation`: what a departed client, a deadline or the SDK's timeout does to an upstream call;
 - `client_cost`: what building an SDK client costs, and where the time goes;
 - `side_by_side`: several services and the upstream alone under one load, in this process;
-- `attacks`: what an outsider sends over a raw socket (odd paths, huge headers, trickled bodies, hang-ups);
+- `attacks`: what an outsider sends over a raw socket (odd paths, huge or trickled headers, trickled bodies, hang-ups);
+- `proxy`: Debian's nginx in front of a service (config, unprivileged process, clean stop);
+- `stream_shapes`: every way a chat stream can look, and the handler that survives them all;
 - `tables`: aligned plain-text tables.
 
 The tools, one folder each:

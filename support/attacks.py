@@ -8,6 +8,7 @@ so notebook 07 shows the template's limits with raw sockets, on loopback only:
 - `request_bytes`: a well-formed HTTP/1.1 request, as bytes, with any path and headers;
 - `huge_header`: a request whose one header is `size` bytes long;
 - `slow_body`: a request whose body trickles in, a few bytes at a time;
+- `slow_headers`: a request whose headers trickle in (slowloris), never finished;
 - `idle_close_s`: how long the server keeps a connection open while the client sends nothing;
 - `hang_up`: send a request, then close the socket before the answer comes;
 - `held_connections`: many silent connections, held open for a while.
@@ -34,6 +35,7 @@ __all__ = [
     "idle_close_s",
     "request_bytes",
     "slow_body",
+    "slow_headers",
 ]
 
 
@@ -163,6 +165,34 @@ def slow_body(
             except ConnectionError:
                 break
         return _read_answer(sock, started, bound_s)
+
+
+def slow_headers(
+    host: str, port: int, *, bytes_per_send: int = 1, delay_s: float = 0.2, bound_s: float = 10.0
+) -> Answer:
+    """Send a request's headers `bytes_per_send` bytes every `delay_s` and never end them
+    (a header line after another, as slowloris does), until the server answers or closes,
+    or `bound_s` runs out. The answer's `elapsed_s` is how long the server let it go on."""
+    head = f"GET /health HTTP/1.1\r\nHost: {host}\r\n".encode()
+    with socket.create_connection((host, port), timeout=bound_s) as sock:
+        started = time.perf_counter()
+        sent = 0
+        while time.perf_counter() - started < bound_s:
+            piece = head[sent : sent + bytes_per_send] if sent < len(head) else b"X-a: b\r\n"[:bytes_per_send]
+            try:
+                sock.sendall(piece)
+            except ConnectionError:
+                break
+            sent += len(piece)
+            sock.settimeout(delay_s)
+            try:  # the server's answer (or its close) ends the trickle
+                if sock.recv(65536, socket.MSG_PEEK) is not None:
+                    break
+            except TimeoutError:
+                continue
+            except ConnectionError:
+                break
+        return _read_answer(sock, started, bound_s + 0.5)  # half a second more for an answer at the bound
 
 
 def idle_close_s(host: str, port: int, *, first: bytes | None = None, bound_s: float = 30.0) -> float | None:

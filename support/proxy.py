@@ -39,6 +39,8 @@ DEFAULTS = {
     "client_body_timeout": "60s",
     "large_client_header_buffers": "4 8k",
     "client_max_body_size": "1m",
+    "gzip": "off",
+    "gzip_types": "text/html",  # compressed when gzip is on; "*" for every type
 }
 
 
@@ -62,6 +64,8 @@ class ProxySettings:
     client_body_timeout: str | None = None
     large_client_header_buffers: str | None = None  # "4 8k": a longer header line gets 400
     client_max_body_size: str | None = None  # a larger body gets 413
+    gzip: str | None = None  # "on" compresses the `gzip_types` for clients that accept it
+    gzip_types: str | None = None  # e.g. "text/event-stream", or "*"
     limit_conn: int | None = None  # connections per client address; more get 503
 
     def directives(self) -> dict[str, str]:

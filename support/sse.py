@@ -45,7 +45,7 @@ class StreamRead:
     status: int
     headers: dict[str, str]
     events: list[Event] = field(default_factory=list)
-    body: Any = None  # the JSON body of a response that is not a stream
+    body: Any = None  # the body of a response that is not a stream: JSON, or text when it is not JSON
     transport_error: str | None = None  # e.g. the connection was cut mid-stream
     left_at: float | None = None  # wall clock (time.time()) when the client walked away
 
@@ -71,6 +71,16 @@ def parse_event(block: str) -> tuple[str, Any] | None:
 def parse_events(text: str) -> list[tuple[str, Any]]:
     """Every event in a complete SSE body."""
     return [event for block in text.split("\n\n") if (event := parse_event(block)) is not None]
+
+
+def _body(response: httpx.Response) -> Any:
+    """A finished response's JSON body; its text when it is not JSON (a proxy's HTML error page)."""
+    if not response.content:
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        return response.text
 
 
 def _is_stream(response: httpx.Response) -> bool:
@@ -109,7 +119,7 @@ def read_stream(
         read = StreamRead(response.status_code, dict(response.headers))
         if not _is_stream(response):
             response.read()
-            read.body = response.json() if response.content else None
+            read.body = _body(response)
             return read
         reader = _Reader(read, started, leave_after)
         try:
@@ -135,7 +145,7 @@ async def aread_stream(
         read = StreamRead(response.status_code, dict(response.headers))
         if not _is_stream(response):
             await response.aread()
-            read.body = response.json() if response.content else None
+            read.body = _body(response)
             return read
         reader = _Reader(read, started, leave_after)
         try:

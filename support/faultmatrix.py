@@ -34,6 +34,14 @@ class FaultCase:
     attempts: int  # requests the upstream saw
     stream: bool = False
     why: str = ""
+    api: str = "chat"  # or "responses": the same stream contract over the Responses API
+
+    @property
+    def path(self) -> str:
+        """The service route the case calls."""
+        if self.api == "responses":
+            return "/v1/responses/stream"
+        return "/v1/chat/stream" if self.stream else "/v1/chat"
 
 
 MATRIX: list[FaultCase] = [
@@ -53,6 +61,10 @@ MATRIX: list[FaultCase] = [
     FaultCase("rate_limit;retry_after=0.2", 429, "rate_limited", 3, stream=True, why="before the 200: a real 429"),
     FaultCase("stream_error;after=2", 200, "upstream_stream_error", 1, stream=True, why="after the 200: an event"),
     FaultCase("stream_drop;after=2", 200, "upstream_unreachable", 1, stream=True, why="cut mid-stream: an event"),
+    FaultCase(None, 200, None, 1, stream=True, api="responses", why="the Responses API: the same events"),
+    FaultCase("rate_limit;retry_after=0.2", 429, "rate_limited", 3, stream=True, api="responses", why="a real 429"),
+    FaultCase("stream_error;after=2", 200, "upstream_stream_error", 1, stream=True, api="responses", why="an event"),
+    FaultCase("stream_drop;after=2", 200, "upstream_unreachable", 1, stream=True, api="responses", why="an event"),
 ]
 
 
@@ -86,7 +98,7 @@ class Observation:
     def row(self) -> dict[str, Any]:
         return {
             "fault": self.case.fault or "none",
-            "endpoint": "/v1/chat/stream" if self.case.stream else "/v1/chat",
+            "endpoint": self.case.path,
             "status": self.status,
             "code": self.code or "",
             "attempts": self.attempts,
@@ -97,11 +109,11 @@ class Observation:
 
 def format_observations(observations: list[Observation]) -> str:
     """One aligned line per observation: the fault, the endpoint, what came back, and whether it is as documented."""
-    lines = [f"{'fault':36} {'endpoint':16} {'status':>6}  {'code':24} {'attempts':>8}  as documented"]
+    lines = [f"{'fault':36} {'endpoint':20} {'status':>6}  {'code':24} {'attempts':>8}  as documented"]
     for observation in observations:
         row = observation.row()
         lines.append(
-            f"{row['fault']:36} {row['endpoint']:16} {row['status']:>6}  {row['code']:24} {row['attempts']:>8}  "
+            f"{row['fault']:36} {row['endpoint']:20} {row['status']:>6}  {row['code']:24} {row['attempts']:>8}  "
             f"{row['as documented']}"
         )
     return "\n".join(lines)
@@ -115,8 +127,7 @@ def observe(
     seen_before = len(upstream.journal)
     with upstream.fault(case.fault):
         started = time.perf_counter()
-        path = "/v1/chat/stream" if case.stream else "/v1/chat"
-        response = service.post(path, json=body)
+        response = service.post(case.path, json=body)
         elapsed = time.perf_counter() - started
     attempts = len(upstream.journal.entries()[seen_before:])
     observation = Observation(case, response.status_code, None, attempts, elapsed, headers=dict(response.headers))

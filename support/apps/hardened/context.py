@@ -23,6 +23,13 @@ class RequestRecord:
     # When the upstream work must end, in event-loop time (``loop.time()``): set when the call
     # starts, read by the transport hook that refuses a Retry-After the deadline can't hold.
     deadline: float | None = None
+    # Tokens the upstream billed for this request (its usage, or a stream's usage event), for
+    # the log line: cost accounting per request without a second source of truth.
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+
+    def bill(self, input_tokens: int | None, output_tokens: int | None) -> None:
+        self.input_tokens, self.output_tokens = input_tokens, output_tokens
 
 
 current: ContextVar[RequestRecord | None] = ContextVar("hardened_request", default=None)

@@ -241,6 +241,8 @@ def _log_request(scope: Scope, record: context.RequestRecord, exchange: Exchange
                 "latency_ms": round((time.perf_counter() - started) * 1000, 1),
                 "upstream_attempts": record.upstream_attempts,
                 "upstream_request_id": record.upstream_request_id,
+                "input_tokens": record.input_tokens,
+                "output_tokens": record.output_tokens,
                 "error": record.error_code or ("client_disconnected" if left else None),
             }
         )

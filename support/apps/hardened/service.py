@@ -6,6 +6,7 @@ closes it on shutdown.
 
 ``POST /v1/chat``          a completion, as JSON
 ``POST /v1/chat/stream``   the same as server-sent events
+``POST /v1/responses/stream``  the same events, from the Responses API
 ``GET  /healthz``          the process is up (liveness)
 ``GET  /readyz``           started and able to take calls, with the limiter's counters
 
@@ -51,7 +52,7 @@ from .gate import Gate
 from .limits import ConcurrencyLimit, Overloaded
 from .schemas import ChatIn, ChatOut, Usage
 from .settings import ConfigError, Settings, docs_routes
-from .streaming import GuardedEventStream, chat_events
+from .streaming import GuardedEventStream, chat_events, responses_events
 
 log = logging.getLogger("support.apps.hardened")
 
@@ -134,7 +135,10 @@ def _routes() -> APIRouter:
                     completion = await runtime.client.chat.completions.create(**call)
             finally:
                 runtime.limit.release()
-        _record().upstream_request_id = completion._request_id
+        record = _record()
+        record.upstream_request_id = completion._request_id
+        if completion.usage is not None:
+            record.bill(completion.usage.prompt_tokens, completion.usage.completion_tokens)
         choice = completion.choices[0]
         return ChatOut(
             id=completion.id,
@@ -170,6 +174,40 @@ def _routes() -> APIRouter:
                 runtime.limit.release()
 
         events = chat_events(
+            stream,
+            record.request_id,
+            deadline=deadline,
+            idle_timeout_s=runtime.settings.stream_idle_timeout_s,
+            heartbeat_s=runtime.settings.stream_heartbeat_s,
+        )
+        return GuardedEventStream(events, cleanup=cleanup)
+
+    # The same contract over the Responses API: its semantic events become the same
+    # `delta` / `done` / `error` events, so a caller cannot tell which API served it.
+    @router.post("/v1/responses/stream", response_model=None, responses=_STREAM_RESPONSES)
+    async def responses_stream(body: ChatIn, runtime: Shared, request: Request) -> GuardedEventStream:
+        call = _upstream_request(body, runtime.settings)
+        async with _cancelled_if_the_client_leaves(request):
+            await _take_slot(runtime.limit)
+            deadline = _start_deadline(runtime.settings)
+            try:
+                async with _upstream_errors(deadline):
+                    stream = await runtime.client.responses.create(
+                        model=call["model"], input=call["messages"], max_output_tokens=call["max_tokens"], stream=True
+                    )
+            except BaseException:
+                runtime.limit.release()
+                raise
+        record = _record()
+        record.upstream_request_id = stream.response.headers.get("x-request-id")
+
+        async def cleanup() -> None:
+            try:
+                await stream.close()
+            finally:
+                runtime.limit.release()
+
+        events = responses_events(
             stream,
             record.request_id,
             deadline=deadline,
@@ -342,7 +380,10 @@ _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 _STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
-        "description": "Server-sent events: data {delta}, then event done or event error",
+        "description": (
+            "Server-sent events: data {delta} (or {refusal}) per piece, then event done {finish_reason, usage} "
+            "or event error; `: ping` comments while the model thinks"
+        ),
         "content": {"text/event-stream": {"schema": {"type": "string"}}},
     },
     **_ERROR_RESPONSES,

@@ -30,8 +30,9 @@ from typing import Any, TypeVar
 
 import anyio
 from fastapi.sse import EventSourceResponse, format_sse_event
-from openai import AsyncStream
+from openai import APIError, AsyncStream
 from openai.types.chat import ChatCompletionChunk
+from openai.types.responses import ResponseStreamEvent
 from starlette.types import Receive, Scope, Send
 
 from . import context, errors
@@ -121,24 +122,85 @@ async def chat_events(
                 if chunk is None:
                     yield HEARTBEAT
                     continue
-                if chunk.usage is not None:
-                    usage = Usage.model_validate(chunk.usage, from_attributes=True).model_dump()
-                for choice in chunk.choices:
+                if chunk.usage is not None:  # the last chunk (include_usage): no choices
+                    usage = _billed(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
+                for choice in chunk.choices:  # none in Azure's first chunk (content-filter results)
                     finish_reason = choice.finish_reason or finish_reason
-                    if choice.delta.content:
+                    if choice.delta.content:  # None in role-only, tool-call and refusal chunks
                         yield _event({"delta": choice.delta.content})
+                    if choice.delta.refusal:
+                        yield _event({"refusal": choice.delta.refusal})
     except Exception as exc:  # after the 200 an error can only be an event
-        failure = errors.from_upstream(exc) or errors.internal_error()
-        record = context.current.get()
-        if record is not None:
-            record.error_code = failure.code
-            failure.upstream_request_id = failure.upstream_request_id or record.upstream_request_id
-        log.warning(
-            "stream failed after the 200: %s (%s)", failure.code, type(exc).__name__, exc_info=failure.status == 500
-        )
-        yield _event(failure.body(request_id), event="error")
+        yield _failed(exc, request_id)
         return
     yield _event({"finish_reason": finish_reason, "usage": usage}, event="done")
+
+
+async def responses_events(
+    stream: AsyncStream[ResponseStreamEvent],
+    request_id: str,
+    *,
+    deadline: float,
+    idle_timeout_s: float,
+    heartbeat_s: float = 0.0,
+) -> AsyncIterator[bytes]:
+    """The Responses API's semantic events as `chat_events`' events: text and refusal deltas,
+    then ``done`` from ``response.completed`` / ``response.incomplete``, or ``error``.
+
+    Unlike a chat stream, the SDK does not raise on the Responses API's ``error`` event or
+    on ``response.failed`` (openai/_streaming.py raises only for data with an ``error``
+    key): they arrive as events, and are turned into the same ``error`` event here.
+    """
+    limits = within_limits(stream, deadline=deadline, idle_timeout_s=idle_timeout_s, heartbeat_s=heartbeat_s)
+    try:
+        async with aclosing(limits) as events:
+            async for event in events:
+                if event is None:
+                    yield HEARTBEAT
+                elif event.type == "response.output_text.delta":
+                    yield _event({"delta": event.delta})
+                elif event.type == "response.refusal.delta":
+                    yield _event({"refusal": event.delta})
+                elif event.type in ("response.completed", "response.incomplete"):
+                    done = event.response
+                    usage = _billed(done.usage.input_tokens, done.usage.output_tokens) if done.usage else None
+                    reason = done.incomplete_details.reason if done.incomplete_details else None
+                    finish_reason = "length" if reason == "max_output_tokens" else (reason or "stop")
+                    yield _event({"finish_reason": finish_reason, "usage": usage}, event="done")
+                    return
+                elif event.type in ("error", "response.failed"):
+                    error = event.response.error if event.type == "response.failed" else event
+                    message = error.message if error is not None else "response.failed"
+                    raise APIError(message, stream.response.request, body={"type": event.type, "message": message})
+    except Exception as exc:
+        yield _failed(exc, request_id)
+        return
+    yield _failed(
+        APIError("the stream ended without response.completed", stream.response.request, body=None), request_id
+    )
+
+
+def _billed(input_tokens: int, output_tokens: int) -> dict[str, int]:
+    """The usage a ``done`` event carries, also noted on the request's log line."""
+    record = context.current.get()
+    if record is not None:
+        record.bill(input_tokens, output_tokens)
+    return Usage(
+        prompt_tokens=input_tokens, completion_tokens=output_tokens, total_tokens=input_tokens + output_tokens
+    ).model_dump()
+
+
+def _failed(exc: Exception, request_id: str) -> bytes:
+    """The ``error`` event for an exception after the 200 (noted on the request's record)."""
+    failure = errors.from_upstream(exc) or errors.internal_error()
+    record = context.current.get()
+    if record is not None:
+        record.error_code = failure.code
+        failure.upstream_request_id = failure.upstream_request_id or record.upstream_request_id
+    log.warning(
+        "stream failed after the 200: %s (%s)", failure.code, type(exc).__name__, exc_info=failure.status == 500
+    )
+    return _event(failure.body(request_id), event="error")
 
 
 class GuardedEventStream(EventSourceResponse):

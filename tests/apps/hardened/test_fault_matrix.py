@@ -27,7 +27,7 @@ DEADLINE_BOUND_S = MATRIX_SETTINGS["deadline_s"] + 1.0
 
 
 def case_id(case: FaultCase) -> str:
-    return f"{case.fault or 'none'}-{'stream' if case.stream else 'plain'}"
+    return f"{case.fault or 'none'}-{case.path.removeprefix('/v1/').replace('/', '-')}"
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,16 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from urllib.parse import urlsplit
 
-__all__ = ["DEFAULTS", "NginxMissing", "ProxySettings", "RunningProxy", "nginx_in_front", "nginx_path", "render"]
+__all__ = [
+    "DEFAULTS",
+    "RECOMMENDED",
+    "NginxMissing",
+    "ProxySettings",
+    "RunningProxy",
+    "nginx_in_front",
+    "nginx_path",
+    "render",
+]
 
 # nginx 1.22's defaults for the directives `ProxySettings` can set.
 DEFAULTS = {
@@ -72,6 +81,19 @@ class ProxySettings:
         """The directives set here, in the order they are declared."""
         chosen = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "limit_conn"}
         return {name: value for name, value in chosen.items() if value is not None}
+
+
+# What the README puts in front of the hardened service (notebook 10 runs it): nginx's
+# defaults pass events as they come, so these only bound what the service cannot bound
+# itself before a request exists, and keep a thinking model's stream open.
+RECOMMENDED = ProxySettings(
+    proxy_read_timeout="75s",  # more than SERVICE_STREAM_HEARTBEAT_S (15 s): the pings keep a stream open
+    client_header_timeout="10s",  # a client slower to send its headers gets 408
+    client_body_timeout="10s",  # the longest silence between two reads of a body (408)
+    large_client_header_buffers="4 8k",  # a longer header line gets 400 (nginx's default, said out loud)
+    client_max_body_size="64k",  # SERVICE_MAX_BODY_BYTES: a larger body gets 413 at the proxy
+    limit_conn=64,  # requests in flight per client address; more get 503
+)
 
 
 @dataclass(frozen=True)

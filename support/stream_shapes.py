@@ -17,6 +17,7 @@ request parameter, see `support.upstream.faults` and `support.upstream.chat_wire
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -226,17 +227,20 @@ async def compare(
 ) -> list[ShapeRow]:
     """Every shape against every handler, with a real `AsyncOpenAI` pointed at `base_url`.
 
-    One stream per shape and handler (three per shape); no retries, so each row is one
-    request's fate. A real server ignores the fault header: skip `Shape.injected` shapes there.
+    One stream per shape and handler (three per shape), all open at once; no retries, so
+    each row is one request's fate. A real server ignores the fault header: skip
+    `Shape.injected` shapes there.
     """
-    rows = []
     async with AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=0) as client:
-        for name, shape in shapes.items():
-            naive, guarded, robust = [
-                await run_handler(client, shape, handler, model=model) for handler in HANDLERS.values()
-            ]
-            rows.append(ShapeRow(name, naive, guarded, robust))
-    return rows
+        outcomes = await asyncio.gather(
+            *(
+                run_handler(client, shape, handler, model=model)
+                for shape in shapes.values()
+                for handler in HANDLERS.values()
+            )
+        )
+    per_shape = len(HANDLERS)
+    return [ShapeRow(name, *outcomes[i * per_shape : (i + 1) * per_shape]) for i, name in enumerate(shapes)]
 
 
 def shape_table(rows: list[ShapeRow]) -> str:

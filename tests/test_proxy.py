@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from support.proxy import DEFAULTS, NginxMissing, ProxySettings, nginx_in_front, nginx_path, render
+from support.proxy import DEFAULTS, RECOMMENDED, NginxMissing, ProxySettings, nginx_in_front, nginx_path, render
 from support.upstream import RunningUpstream, upstream_in_thread
 
 needs_nginx = pytest.mark.skipif(nginx_path() is None, reason="nginx is not installed (apt-get install nginx)")
@@ -90,3 +90,15 @@ def test_stop_is_bounded_with_a_stream_in_flight() -> None:
             proxy_cm.__exit__(None, None, None)
             stopped_in = time.monotonic() - started
     assert stopped_in < 3.0, stopped_in
+
+
+def test_the_readme_block_is_the_config_notebook_10_runs(tmp_path: Path) -> None:
+    """Every line of the README's nginx block is in the config `RECOMMENDED` renders (which notebook 10 runs)."""
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    block = readme.split("```nginx\n", 1)[1].split("```", 1)[0]
+    config = render("http://127.0.0.1:8000", 8080, tmp_path, RECOMMENDED)
+    lines = [line.strip() for line in block.splitlines() if line.strip() and line.strip() != "}"]
+    assert len(lines) > 10
+    missing = [line for line in lines if line not in {c.strip() for c in config.splitlines()}]
+    assert missing == [], missing
+    assert "limit_conn_zone $binary_remote_addr zone=per_client:1m;" in config and "zone=per_client:1m;" in readme

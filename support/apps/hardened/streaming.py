@@ -213,8 +213,10 @@ class GuardedEventStream(EventSourceResponse):
         cleanup: Callable[[], Awaitable[None]],
         headers: dict[str, str] | None = None,
     ) -> None:
-        # X-Accel-Buffering: nginx passes each event on as it comes instead of buffering the
-        # response (proxy_buffering); FastAPI's own SSE routes send it too (fastapi/routing.py).
+        # X-Accel-Buffering: no turns nginx's proxy buffering off for this response; behind a
+        # gzip that compresses event streams, that is what keeps each event flowing instead of
+        # the whole reply arriving at its end (notebook 10). FastAPI's own SSE routes send it
+        # too (fastapi/routing.py).
         defaults = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
         super().__init__(content, headers={**defaults, **(headers or {})})
         self.cleanup = cleanup

@@ -7,12 +7,13 @@ receiver is an OpenAI client of the right kind; anything unknown is left alone.
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from .project import Project
-from .resolve import RETURNS_ITS_CLIENT, ApiCall, Binding, FunctionNode, Module, Scope
+from .resolve import RETURNS_ITS_CLIENT, ApiCall, Binding, FunctionNode, Module, Scope, is_none_constant
 from .rules import RULES, VARIANTS
 
 __all__ = ["Issue", "check_tree"]
@@ -217,11 +218,15 @@ class _Checker:
         return _constructs_and_returns(self.m, fn)
 
     def _dropped_per_call(self, node: ast.Call) -> bool:
-        """A client built inside an ``async def`` (not an entry point), bound to a local that is
-        only used for API calls there: every call of the function builds and drops one."""
+        """A client built inside an ``async def`` (not an entry point), or a plain ``def`` of the
+        service that something calls, bound to a local that is only used for API calls there:
+        every call of the function builds and drops one."""
         fn = next(self.m.enclosing_functions(node), None)
         parent = self.m.parents.get(node)
-        if not isinstance(fn, ast.AsyncFunctionDef) or fn.name in ENTRY_POINTS or fn.decorator_list:
+        per_call = isinstance(fn, ast.AsyncFunctionDef) or (
+            isinstance(fn, ast.FunctionDef) and self.part_of_the_service and self._called_somewhere(fn.name)
+        )
+        if fn is None or not per_call or fn.name in ENTRY_POINTS or fn.name == "__init__" or fn.decorator_list:
             return False
         if not (isinstance(parent, (ast.Assign, ast.AnnAssign)) and parent.value is node):
             return False
@@ -233,6 +238,11 @@ class _Checker:
             n for n in self.m.walk_own(fn) if isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Load)
         ]
         return bool(uses) and all(self._api_receiver(use) for use in uses)
+
+    def _called_somewhere(self, name: str) -> bool:
+        """Some call in the project (or this module) names `name`: ``name(...)`` or ``x.name(...)``."""
+        modules = list(self.m.project.modules()) if self.m.project is not None else []
+        return any(name in m.called_names for m in [self.m, *modules])
 
     def _api_receiver(self, use: ast.Name) -> bool:
         """`use` is the client of an endpoint call (``use.chat.completions.create(...)``)."""
@@ -273,12 +283,23 @@ class _Checker:
             if not any(self._closes(fn, name) for fn in closers for name in names):
                 yield self.issue("OA105", stmt.value)
 
+    @functools.cached_property
+    def part_of_the_service(self) -> bool:
+        """This module builds the app, or (in a project that builds one) another module imports it:
+        code a service runs, not a script beside it."""
+        if _builds_app(self.m):
+            return True
+        project, path = self.m.project, self.m.path
+        if self.notebook or project is None or path is None or not any(_builds_app(m) for m in project.modules()):
+            return False
+        return any(m.path != path and path in _imported_files(project, m) for m in project.modules() if m.path)
+
     def _unclosed_imported_clients(self) -> Iterator[Issue]:
         """In a project with a FastAPI app elsewhere: a module-level AsyncOpenAI here (built
         at import, possibly wrapped) that nothing in the project ever closes, under its own
         name or any name it is imported as."""
         project, path = self.m.project, self.m.path
-        if self.notebook or project is None or path is None or not any(_builds_app(m) for m in project.modules()):
+        if project is None or path is None or not self.part_of_the_service:
             return
         clients: dict[str, ast.expr] = {}
         for stmt in self.m.tree.body:
@@ -293,7 +314,6 @@ class _Checker:
             return
         names = {name: {name} for name in clients}
         closed: set[str] = set()
-        imported = False  # by another module of the project: a script run on its own is not the app's
         for module in [self.m, *project.modules()]:
             for local, bindings in module.module_scope.bindings.items():
                 for b in bindings:
@@ -305,10 +325,6 @@ class _Checker:
                     if located is not None and located[0].path == path and located[1] in names:
                         names[located[1]].add(local)
             closed |= _closed_names(module.tree)
-            if module.path is not None and module.path != path:
-                imported = imported or path in _imported_files(project, module)
-        if not imported:
-            return
         for name, value in clients.items():
             if not names[name] & closed:
                 yield self.issue("OA105", value)
@@ -721,7 +737,9 @@ class _Checker:
     # --- OA110 ------------------------------------------------------------------------
 
     def _no_timeouts(self) -> Iterator[Issue]:
-        service = any(isinstance(n, ast.Call) and self.m.qualname(n.func) in APP_CLASSES for n in ast.walk(self.m.tree))
+        service = self.part_of_the_service or any(
+            isinstance(n, ast.Call) and self.m.qualname(n.func) in APP_CLASSES for n in ast.walk(self.m.tree)
+        )
         for node in ast.walk(self.m.tree):
             if not isinstance(node, ast.Call):
                 continue
@@ -769,11 +787,24 @@ class _Checker:
         if depth > 8:
             return False
         if isinstance(expr, ast.Call):
-            return self.m.qualname(expr.func) in SYNC_TOKEN_PROVIDERS
+            if self.m.qualname(expr.func) in SYNC_TOKEN_PROVIDERS:
+                return True
+            # a getter that returns one: `def _provider(): ... return get_bearer_token_provider(...)`
+            owner, fn = self.m._factory(expr.func, scope)
+            if owner is not self.m or not isinstance(fn, ast.FunctionDef) or fn.decorator_list:
+                return False
+            returns = [n for n in self.m.walk_own(fn) if isinstance(n, ast.Return)]
+            return bool(returns) and all(
+                r.value is not None and self._sync_provider(r.value, self.m.scope_of[r], depth + 1) for r in returns
+            )
         if not isinstance(expr, ast.Name):
             return False
-        bindings = self.m.lookup(expr.id, scope)
-        if not bindings or len(bindings) != 1:
+        # `provider = None` beside `provider = get_bearer_token_provider(...)` (lazy set-up): the
+        # client calls it only once it is set
+        bindings = [
+            b for b in self.m.lookup(expr.id, scope) or [] if not (b.how == "assign" and is_none_constant(b.value))
+        ]
+        if len(bindings) != 1:
             return False
         binding = bindings[0]
         if binding.how == "assign" and binding.value is not None:

@@ -20,6 +20,7 @@ parameter) is not the import.
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -480,6 +481,15 @@ class Module:
             if name is not None and self.project is not None:
                 return self._imported_kind(name)
         return None
+
+    @functools.cached_property
+    def called_names(self) -> frozenset[str]:
+        """The names this module calls: ``f(...)`` gives ``f``, ``x.f(...)`` gives ``f``."""
+        return frozenset(
+            n.func.id if isinstance(n.func, ast.Name) else n.func.attr
+            for n in ast.walk(self.tree)
+            if isinstance(n, ast.Call) and isinstance(n.func, (ast.Name, ast.Attribute))
+        )
 
     # --- other modules of the project -------------------------------------------------
 

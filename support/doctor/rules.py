@@ -127,8 +127,9 @@ RULES: dict[str, Rule] = {
 # Variants of a rule's message for a specific shape of the same mistake.
 VARIANTS: dict[tuple[str, str], str] = {
     ("OA104", "per-call"): (
-        "OpenAI client constructed on every call of this `async def` and dropped after it: each call builds "
-        "a new client and connection pool (loading the CA bundle into a new SSL context, on the event loop), "
+        "OpenAI client constructed on every call of this function and dropped after it: each call builds "
+        "a new client and connection pool (loading the CA bundle into a new SSL context, on the event loop in "
+        "`async def`), "
         "opens new TCP/TLS connections instead of reusing warm ones, and leaves them open until the client is "
         "garbage-collected; create one client at start-up (the lifespan) and pass it in, or use "
         "`async with AsyncOpenAI() as client:` where a short-lived client is really meant"

@@ -9,6 +9,7 @@ from openai import OpenAI
 
 from app import clients
 from app.clients import async_client, fresh_client, shared_client, sync_client
+from app.batch import describe
 from app.helpers import answer, get_llm
 from app.streams import answer_stream
 
@@ -61,3 +62,7 @@ def answer_route(question: str, llm: Annotated[OpenAI, Depends(get_llm)]) -> str
 @app.get("/stream")
 def stream(question: str) -> StreamingResponse:
     return StreamingResponse(answer_stream(question), media_type="text/plain")
+
+
+def nightly_report() -> str:
+    return describe("the day in one line")

@@ -15,6 +15,8 @@ import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,8 @@ SETS = [(name, set_name) for name in ALL for set_name in CI_PARAMETERS.get(name,
 EXTERNAL_LATENCY_S = 0.12
 EXTERNAL_CAPACITY = 24
 EXTERNAL_KEY_ENV = "RUNBOOK_EXTERNAL_KEY"
+PARALLEL = 2  # notebook runs at once
+ALONE = {"08_benchmark.ipynb"}  # it measures throughput: never beside another run
 
 pytestmark = pytest.mark.notebooks
 
@@ -86,15 +90,59 @@ def injected_values(source: str) -> dict[str, Any]:
     }
 
 
-@pytest.mark.parametrize(("name", "set_name"), SETS, ids=[f"{n[:2]}-{s}" for n, s in SETS])
-def test_notebook_runs_with_a_parameter_set(
-    name: str, set_name: str, tmp_path: Path, request: pytest.FixtureRequest
-) -> None:
+def _parameters(name: str, set_name: str, external: str | None) -> dict[str, Any]:
     parameters = dict(CI_PARAMETERS[name][set_name])
     if parameters.get("BASE_URL") == "external":
-        parameters["BASE_URL"] = request.getfixturevalue("external_server")
+        assert external is not None
+        parameters["BASE_URL"] = external
         parameters["API_KEY_ENV"] = EXTERNAL_KEY_ENV
-    executed = run_notebook(NOTEBOOKS / name, parameters, output_path=tmp_path / name, timeout=300)
+    return parameters
+
+
+@pytest.fixture(scope="module")
+def runs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Run]]:
+    """Every selected parameter set's run, started at once, `PARALLEL` at a time.
+
+    A run mostly waits (on the upstream's latency, on a kernel starting), so two at once take
+    about half the time on two cores; `ALONE` (the benchmark, which measures throughput)
+    starts only when every other run has ended, and runs by itself."""
+    selected = [
+        (item.callspec.params["name"], item.callspec.params["set_name"])
+        for item in request.session.items
+        if getattr(item, "originalname", None) == "test_notebook_runs_with_a_parameter_set"
+    ]
+    needs_external = any(CI_PARAMETERS[n][s].get("BASE_URL") == "external" for n, s in selected)
+    external = request.getfixturevalue("external_server") if needs_external else None
+    folder = tmp_path_factory.mktemp("runs")
+    started: dict[str, Run] = {}
+    with ThreadPoolExecutor(PARALLEL) as together, ThreadPoolExecutor(1) as alone:
+        for name, set_name in sorted(selected, key=lambda pair: pair[0] in ALONE):
+            parameters = _parameters(name, set_name, external)
+            output = folder / f"{set_name}-{name}"
+            if name in ALONE:
+                others = [run.future for run in started.values()]
+                future = alone.submit(_after, others, run_notebook, NOTEBOOKS / name, parameters, output)
+            else:
+                future = together.submit(run_notebook, NOTEBOOKS / name, parameters, output_path=output, timeout=300)
+            started[f"{name}-{set_name}"] = Run(parameters, future)
+        yield started
+
+
+@dataclass
+class Run:
+    parameters: dict[str, Any]
+    future: Future[Any]
+
+
+def _after(others: list[Future[Any]], run: Any, path: Path, parameters: dict[str, Any], output: Path) -> Any:
+    wait(others)
+    return run(path, parameters, output_path=output, timeout=300)
+
+
+@pytest.mark.parametrize(("name", "set_name"), SETS, ids=[f"{n[:2]}-{s}" for n, s in SETS])
+def test_notebook_runs_with_a_parameter_set(name: str, set_name: str, runs: dict[str, Run]) -> None:
+    run = runs[f"{name}-{set_name}"]
+    executed, parameters = run.future.result(), run.parameters
     injected = [c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert len(injected) == 1
     assert injected_values(injected[0].source) == parameters

@@ -195,7 +195,7 @@ class _Checker:
                     if fn is not None and fn is not route:
                         found.setdefault(fn, "function called by a route")
         if self.m.project is not None and self.m.path is not None:
-            for path, name in _route_callees(self.m.project):
+            for path, name in self.m.project.once(_route_callees):
                 fn = self.m.global_function(name) if path == self.m.path else None
                 if fn is not None and not self._constructs_and_returns(fn):
                     # (a factory imported by a route is reported at the route's call of it)
@@ -455,7 +455,7 @@ class _Checker:
         if self.m.project is not None and self.m.path is not None:
             # a function here whose result a StreamingResponse in another module serves:
             # it is the generator, or it returns a call of one defined in it
-            for path, name in _served_elsewhere(self.m.project):
+            for path, name in self.m.project.once(_served_elsewhere):
                 fn = self.m.global_function(name) if path == self.m.path else None
                 if fn is None:
                     continue
@@ -839,7 +839,7 @@ class _Checker:
                 if fn not in found and self._only_returns_a_client(fn):
                     found.append(fn)
         if self.m.project is not None and self.m.path is not None:
-            for path, name in _depends_targets_in(self.m.project):
+            for path, name in self.m.project.once(_depends_targets_in):
                 target = self.m.global_function(name) if path == self.m.path else None
                 if target is not None and target not in found and self._only_returns_a_client(target):
                     found.append(target)
@@ -942,15 +942,9 @@ def _module_function(m: Module, expr: ast.expr | None, at: ast.AST) -> FunctionN
     return m.function_named(expr.id, m.scope_of.get(at, m.module_scope))
 
 
-_ROUTE_CALLEES: dict[int, tuple[Project, set[tuple[Path, str]]]] = {}
-
-
 def _route_callees(project: Project) -> set[tuple[Path, str]]:
     """Functions that route handlers anywhere in the project call by an imported name:
-    (the file defining it, its name). Computed once per project."""
-    cached = _ROUTE_CALLEES.get(id(project))
-    if cached is not None and cached[0] is project:
-        return cached[1]
+    (the file defining it, its name). Read through `Project.once`."""
     callees: set[tuple[Path, str]] = set()
     for module in project.modules():
         for route in _route_handlers(module):
@@ -960,8 +954,6 @@ def _route_callees(project: Project) -> set[tuple[Path, str]]:
                     located = project.locate(module.path, name) if name and module.path else None
                     if located is not None and located[0].path is not None:
                         callees.add((located[0].path, located[1]))
-    _ROUTE_CALLEES.clear()  # one project at a time: the cache never grows
-    _ROUTE_CALLEES[id(project)] = (project, callees)
     return callees
 
 
@@ -1000,15 +992,9 @@ def _closed_names(tree: ast.AST) -> set[str]:
     return closed
 
 
-_SERVED: dict[int, tuple[Project, set[tuple[Path, str]]]] = {}
-
-
 def _served_elsewhere(project: Project) -> set[tuple[Path, str]]:
     """Functions imported from another module whose result a ``StreamingResponse`` serves:
     ``StreamingResponse(make_stream(...))``, or through a local bound once to that call."""
-    cached = _SERVED.get(id(project))
-    if cached is not None and cached[0] is project:
-        return cached[1]
     served: set[tuple[Path, str]] = set()
     for module in project.modules():
         for node in ast.walk(module.tree):
@@ -1026,19 +1012,11 @@ def _served_elsewhere(project: Project) -> set[tuple[Path, str]]:
                 located = project.locate(module.path, qualname) if qualname else None
                 if located is not None and located[0].path is not None:
                     served.add((located[0].path, located[1]))
-    _SERVED.clear()
-    _SERVED[id(project)] = (project, served)
     return served
-
-
-_DEPENDS_TARGETS: dict[int, tuple[Project, set[tuple[Path, str]]]] = {}
 
 
 def _depends_targets_in(project: Project) -> set[tuple[Path, str]]:
     """Every function given to ``Depends(...)`` anywhere in the project: (its file, its name)."""
-    cached = _DEPENDS_TARGETS.get(id(project))
-    if cached is not None and cached[0] is project:
-        return cached[1]
     targets: set[tuple[Path, str]] = set()
     for module in project.modules():
         for node in ast.walk(module.tree):
@@ -1055,8 +1033,6 @@ def _depends_targets_in(project: Project) -> set[tuple[Path, str]]:
                 and located[0].path is not None
             ):
                 targets.add((located[0].path, located[1]))
-    _DEPENDS_TARGETS.clear()
-    _DEPENDS_TARGETS[id(project)] = (project, targets)
     return targets
 
 

@@ -18,14 +18,16 @@ from __future__ import annotations
 import ast
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar, cast
 
 if TYPE_CHECKING:
     from .resolve import Module
 
 __all__ = ["Project"]
+
+T = TypeVar("T")
 
 SKIP_DIRS = frozenset({"__pycache__", "build", "dist", "node_modules", "venv", "site-packages"})
 # Packages whose names the rules match themselves (never a project file).
@@ -57,6 +59,13 @@ class Project:
         self.root = Path(root).resolve()
         self._modules: dict[Path, Module | None] = {}
         self._all: list[Path] | None = None
+        self._derived: dict[Callable[[Project], object], object] = {}
+
+    def once(self, compute: Callable[[Project], T]) -> T:
+        """``compute(self)``, computed on first use and kept (a fact about the whole project)."""
+        if compute not in self._derived:
+            self._derived[compute] = compute(self)
+        return cast(T, self._derived[compute])
 
     def module(self, path: str | Path) -> Module | None:
         """The parsed module at `path` (None when it does not parse)."""

@@ -34,7 +34,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -43,7 +43,7 @@ import anyio
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from openai import AsyncOpenAI
+from openai import AsyncOpenAI, AsyncStream
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import context, errors
@@ -153,70 +153,69 @@ def _routes() -> APIRouter:
     @router.post("/v1/chat/stream", response_model=None, responses=_STREAM_RESPONSES)
     async def chat_stream(body: ChatIn, runtime: Shared, request: Request) -> GuardedEventStream:
         call = _upstream_request(body, runtime.settings)
-        async with _cancelled_if_the_client_leaves(request):
-            await _take_slot(runtime.limit)
-            deadline = _start_deadline(runtime.settings)  # the same deadline runs on through the stream
-            try:  # the 200 waits for the upstream's headers: early failures are HTTP errors
-                async with _upstream_errors(deadline):
-                    stream = await runtime.client.chat.completions.create(
-                        **call, stream=True, stream_options={"include_usage": True}
-                    )
-            except BaseException:
-                runtime.limit.release()
-                raise
-        record = _record()
-        record.upstream_request_id = stream.response.headers.get("x-request-id")
 
-        async def cleanup() -> None:
-            try:
-                await stream.close()  # the upstream sees the connection close and stops
-            finally:
-                runtime.limit.release()
+        async def open_stream() -> AsyncStream[Any]:
+            return await runtime.client.chat.completions.create(
+                **call, stream=True, stream_options={"include_usage": True}
+            )
 
-        events = chat_events(
-            stream,
-            record.request_id,
-            deadline=deadline,
-            idle_timeout_s=runtime.settings.stream_idle_timeout_s,
-            heartbeat_s=runtime.settings.stream_heartbeat_s,
-        )
-        return GuardedEventStream(events, cleanup=cleanup)
+        return await _serve_stream(runtime, request, open_stream, chat_events)
 
     # The same contract over the Responses API: its semantic events become the same
     # `delta` / `done` / `error` events, so a caller cannot tell which API served it.
     @router.post("/v1/responses/stream", response_model=None, responses=_STREAM_RESPONSES)
     async def responses_stream(body: ChatIn, runtime: Shared, request: Request) -> GuardedEventStream:
         call = _upstream_request(body, runtime.settings)
-        async with _cancelled_if_the_client_leaves(request):
-            await _take_slot(runtime.limit)
-            deadline = _start_deadline(runtime.settings)
-            try:
-                async with _upstream_errors(deadline):
-                    stream = await runtime.client.responses.create(
-                        model=call["model"], input=call["messages"], max_output_tokens=call["max_tokens"], stream=True
-                    )
-            except BaseException:
-                runtime.limit.release()
-                raise
-        record = _record()
-        record.upstream_request_id = stream.response.headers.get("x-request-id")
 
-        async def cleanup() -> None:
-            try:
-                await stream.close()
-            finally:
-                runtime.limit.release()
+        async def open_stream() -> AsyncStream[Any]:
+            return await runtime.client.responses.create(
+                model=call["model"], input=call["messages"], max_output_tokens=call["max_tokens"], stream=True
+            )
 
-        events = responses_events(
-            stream,
-            record.request_id,
-            deadline=deadline,
-            idle_timeout_s=runtime.settings.stream_idle_timeout_s,
-            heartbeat_s=runtime.settings.stream_heartbeat_s,
-        )
-        return GuardedEventStream(events, cleanup=cleanup)
+        return await _serve_stream(runtime, request, open_stream, responses_events)
 
     return router
+
+
+async def _serve_stream(
+    runtime: Runtime,
+    request: Request,
+    open_stream: Callable[[], Awaitable[AsyncStream[Any]]],
+    to_events: Callable[..., AsyncIterator[bytes]],
+) -> GuardedEventStream:
+    """Open the upstream stream with a slot, under the request's deadline, and serve its events.
+
+    The 200 waits for the upstream's headers, so early failures are HTTP errors; the same
+    deadline then runs on through the stream. However the response ends, `cleanup` closes
+    the upstream stream (the upstream sees the connection close and stops) and frees the slot.
+    """
+    async with _cancelled_if_the_client_leaves(request):
+        await _take_slot(runtime.limit)
+        deadline = _start_deadline(runtime.settings)
+        try:
+            async with _upstream_errors(deadline):
+                stream = await open_stream()
+        except BaseException:
+            runtime.limit.release()
+            raise
+    record = _record()
+    record.upstream_request_id = stream.response.headers.get("x-request-id")
+
+    async def cleanup() -> None:
+        try:
+            await stream.close()
+        finally:
+            runtime.limit.release()
+
+    settings = runtime.settings
+    events = to_events(
+        stream,
+        record.request_id,
+        deadline=deadline,
+        idle_timeout_s=settings.stream_idle_timeout_s,
+        heartbeat_s=settings.stream_heartbeat_s,
+    )
+    return GuardedEventStream(events, cleanup=cleanup)
 
 
 def _upstream_request(body: ChatIn, settings: Settings) -> dict[str, Any]:

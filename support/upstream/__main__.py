@@ -28,7 +28,10 @@ def build_parser(defaults: UpstreamSettings) -> argparse.ArgumentParser:
         epilog="Fault kinds: rate_limit, quota, server_error, bad_request, unauthorized, hang, reset, "
         "stream_drop, stream_error, malformed_json, truncated_json, and the 200s of another shape (chat only) "
         "filter_annotations, refusal; e.g. --fault 'server_error;status=503;times=2'. "
-        "Per request: the x-upstream-fault and x-upstream-latency headers. Journal: GET/DELETE /_upstream/journal.",
+        "Per request: the x-upstream-fault and x-upstream-latency headers. "
+        "Besides faults: real per-key rate limits (--rate-limit-*: 429 rate_limit_exceeded with Retry-After and "
+        "live x-ratelimit-* headers) and stale keep-alive connections (--stale-after: the journal's fault "
+        "stale_connection). Journal: GET/DELETE /_upstream/journal.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     parser.add_argument(
@@ -56,6 +59,56 @@ def build_parser(defaults: UpstreamSettings) -> argparse.ArgumentParser:
         metavar="N",
         help="at most N generations in progress at once; more wait their turn (queued, not refused), and a queued "
         "request's latency runs from its turn (default: $UPSTREAM_CAPACITY, else no limit)",
+    )
+    parser.add_argument(
+        "--rate-limit-requests",
+        type=int,
+        default=defaults.rate_limit_requests,
+        metavar="N",
+        help="requests per window allowed to each API key, like the real RPM (requests per minute at the default "
+        "window); past it, 429 rate_limit_exceeded with retry-after and retry-after-ms. Limits are per key, as token "
+        "buckets that start full and refill continuously (default: $UPSTREAM_RATE_LIMIT_REQUESTS, else no limit)",
+    )
+    parser.add_argument(
+        "--rate-limit-tokens",
+        type=int,
+        default=defaults.rate_limit_tokens,
+        metavar="N",
+        help="tokens per window allowed to each API key, like the real TPM; a request counts its prompt estimate "
+        "plus its max output tokens (else --reply-tokens), and one larger than N is 'Request too large' "
+        "(default: $UPSTREAM_RATE_LIMIT_TOKENS, else no limit)",
+    )
+    parser.add_argument(
+        "--rate-limit-window",
+        type=float,
+        default=defaults.rate_limit_window,
+        metavar="S",
+        help="seconds in which an emptied bucket refills completely; 60 models per-minute limits "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--keep-alive",
+        type=float,
+        default=defaults.keep_alive,
+        metavar="S",
+        help="seconds an idle connection stays open before the server closes it cleanly "
+        "(uvicorn's timeout_keep_alive; default: %(default)s)",
+    )
+    parser.add_argument(
+        "--stale-after",
+        type=float,
+        default=defaults.stale_after,
+        metavar="S",
+        help="model a NAT, load balancer or proxy that forgets a connection idle for more than S seconds: the next "
+        "request on it is not answered (see --stale-mode). Only meaningful below --keep-alive, which closes idle "
+        "connections first; a connection's first request is never stale (default: off)",
+    )
+    parser.add_argument(
+        "--stale-mode",
+        choices=["reset", "silent"],
+        default=defaults.stale_mode,
+        help="reset: the request meets a TCP reset (the close crossing the request on the wire); silent: no answer "
+        "and no close, so the client waits for its read timeout, at most max_hang (default: %(default)s)",
     )
     parser.add_argument("--fault", default=defaults.fault, help="a fault applied to every request (default: none)")
     parser.add_argument(
@@ -88,6 +141,12 @@ def main(argv: list[str] | None = None) -> int:
         "seed": args.seed,
         "fault": args.fault,
         "capacity": args.capacity,
+        "rate_limit_requests": args.rate_limit_requests,
+        "rate_limit_tokens": args.rate_limit_tokens,
+        "rate_limit_window": args.rate_limit_window,
+        "keep_alive": args.keep_alive,
+        "stale_after": args.stale_after,
+        "stale_mode": args.stale_mode,
     }
     if args.api_key is not None:
         overrides["api_key"] = args.api_key
@@ -107,7 +166,13 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     host, port = sock.getsockname()[:2]
     print(f"bundled upstream on http://{host}:{port}/v1 (latency {settings.latency} s)", flush=True)
-    config = uvicorn.Config(UpstreamApp(settings), log_level=args.log_level, access_log=False)
+    config = uvicorn.Config(
+        UpstreamApp(settings),
+        log_level=args.log_level,
+        access_log=False,
+        # uvicorn annotates an int but only passes it to loop.call_later, which takes fractions
+        timeout_keep_alive=settings.keep_alive,  # type: ignore[arg-type]
+    )
     try:
         uvicorn.Server(config).run(sockets=[sock])
     except KeyboardInterrupt:  # Ctrl-C: uvicorn has shut down cleanly, then re-raised SIGINT

@@ -23,10 +23,12 @@ from typing import Any
 
 from .capacity import GenerationGate, Turn
 from .chat_wire import StreamEvent, chat_chunks, chat_completion
+from .connections import ConnectionTracker, Visit, transport_of
 from .errors import UpstreamError
 from .faults import Fault, parse_fault
 from .journal import Journal, JournalEntry, Outcome
-from .replies import Reply, make_reply, request_id
+from .ratelimits import UNLIMITED_HEADERS, RateLimiter, token_cost
+from .replies import Reply, make_reply, prompt_tokens, request_id
 from .requests import GenerationRequest, decode_json_object, parse_chat_request, parse_responses_request
 from .responses_wire import response_events, response_object, stored
 from .settings import UpstreamSettings
@@ -41,11 +43,10 @@ logger = logging.getLogger(__name__)
 SERVER_ERROR_MESSAGE = "The server had an error while processing your request. Sorry about that!"
 FAULT_HEADER = b"x-upstream-fault"
 LATENCY_HEADER = b"x-upstream-latency"
-RATE_LIMIT_HEADERS = {
-    "x-ratelimit-limit-requests": "10000",
-    "x-ratelimit-limit-tokens": "10000000",
-    "x-ratelimit-reset-requests": "6ms",
-    "x-ratelimit-reset-tokens": "0s",
+ROUTES = {  # path: (method, endpoint); /v1/models/{id} is "models" too
+    "/v1/chat/completions": ("POST", "chat.completions"),
+    "/v1/responses": ("POST", "responses"),
+    "/v1/models": ("GET", "models"),
 }
 
 
@@ -58,15 +59,26 @@ class UpstreamApp:
         self.server_fault = parse_fault(self.settings.fault, source="fault setting") if self.settings.fault else None
         self.gate = GenerationGate(self.settings.capacity)
         self.responses = ResponseStore()  # for previous_response_id
+        self.limits = RateLimiter(
+            self.settings.rate_limit_requests, self.settings.rate_limit_tokens, self.settings.rate_limit_window
+        )
+        self.connections = ConnectionTracker()  # for stale_after
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             return await _lifespan(receive, send)
         if scope["type"] != "http":
             return  # websockets are not part of the API
-        if scope["path"] == "/_upstream/journal":  # control route: not itself journaled
-            return await _journal_route(self.journal, scope["method"], send)
-        exchange = _Exchange(self, scope, receive, send)
+        visit = self.connections.arrive(scope, send)
+        try:
+            if scope["path"] == "/_upstream/journal":  # control route: not itself journaled, never stale
+                return await _journal_route(self.journal, scope["method"], send)
+            await self._exchange(scope, receive, send, visit)
+        finally:
+            self.connections.leave(visit)
+
+    async def _exchange(self, scope: Scope, receive: Receive, send: Send, visit: Visit) -> None:
+        exchange = _Exchange(self, scope, receive, send, visit)
         try:
             await exchange.handle()
         except UpstreamError as error:
@@ -81,7 +93,7 @@ class UpstreamApp:
 class _Exchange:
     """One request and its answer; records itself in the journal as it goes."""
 
-    def __init__(self, app: UpstreamApp, scope: Scope, receive: Receive, send: Send) -> None:
+    def __init__(self, app: UpstreamApp, scope: Scope, receive: Receive, send: Send, visit: Visit) -> None:
         self.app = app
         self.settings = app.settings
         self.scope = scope
@@ -93,6 +105,9 @@ class _Exchange:
         )
         retry_count = self.headers.get(b"x-stainless-retry-count", b"").decode("latin-1")
         self.entry.attempt = int(retry_count) if retry_count.isdigit() else None
+        self.visit = visit
+        self.entry.connection, self.entry.connection_idle = visit.number, visit.idle
+        self.rate_headers = UNLIMITED_HEADERS  # a generation's own once the rate limits have counted it
         self.disconnected = asyncio.Event()
         self._watcher: asyncio.Task[None] | None = None
         self.response_started = False
@@ -103,23 +118,19 @@ class _Exchange:
 
     async def handle(self) -> None:
         method, path = self.scope["method"], self.scope["path"]
-        routes = {
-            "/v1/chat/completions": ("POST", "chat.completions"),
-            "/v1/responses": ("POST", "responses"),
-            "/v1/models": ("GET", "models"),
-        }
-        if path.startswith("/v1/models/"):
-            allowed, endpoint = "GET", "models"
-        elif path in routes:
-            allowed, endpoint = routes[path]
-        else:
+        route = ("GET", "models") if path.startswith("/v1/models/") else ROUTES.get(path)
+        if route is not None and method == route[0]:
+            self.entry.endpoint = route[1]
+        if await self._stale():
+            return
+        if route is None:
             raise UpstreamError(404, f"Invalid URL ({method} {path})")
+        allowed, endpoint = route
         if method != allowed:
             raise UpstreamError(405, f"Invalid method for URL ({method} {path})")
-        self.entry.endpoint = endpoint
-        self._authenticate()
-        fault = self._fault()
+        key = self._authenticate()
         if endpoint == "models":
+            fault = self._fault()
             await self._read_body()
             return await self._models(path, fault)
         body = decode_json_object(await self._read_body())
@@ -130,6 +141,8 @@ class _Exchange:
         self.entry.model, self.entry.stream = request.model, request.stream
         self._check_model(request.model)
         delay = self._latency(self.settings.ttft if request.stream else self.settings.latency)
+        self._admit(key, request)
+        fault = self._fault()
         self._start_disconnect_watch()
         if fault and await self._apply_fault(fault, request):
             return
@@ -164,8 +177,43 @@ class _Exchange:
         else:
             await self._plain(endpoint, request, reply, fault, delay)
 
-    def _authenticate(self) -> None:
-        scheme, _, key = self.headers.get(b"authorization", b"").decode("latin-1").partition(" ")
+    async def _stale(self) -> bool:
+        """Act out a middlebox that forgot this idle connection (``stale_after``); True when it did.
+
+        ``reset``: the request meets an RST, as when the close crosses the request on the wire.
+        ``silent``: the flow is gone, so nothing answers and nothing closes; the client waits for
+        its read timeout (after ``max_hang`` the server gives up and cuts the connection).
+        """
+        after, idle = self.settings.stale_after, self.visit.idle
+        if after is None or idle is None or idle <= after:
+            return False
+        self.entry.fault = "stale_connection"
+        if self.settings.stale_mode == "reset":
+            await self._abort("reset")
+            return True
+        self._start_disconnect_watch()
+        if await self._sleep(self.settings.max_hang):
+            await self._abort("reset")
+        else:
+            self._mark_disconnected()
+        return True
+
+    def _admit(self, key: str, request: GenerationRequest) -> None:
+        """Count the request against its key's rate limits (see `ratelimits`); a 429 if they refuse it."""
+        limits = self.app.limits
+        if not limits.enabled:
+            return
+        self.entry.prompt_tokens = prompt_tokens(request)
+        admission = limits.admit(key, token_cost(request, self.settings.reply_tokens), request.model)
+        self.rate_headers = admission.headers
+        if admission.error is not None:
+            self.entry.rate_limited = admission.refused
+            raise admission.error
+
+    def _authenticate(self) -> str:
+        """The request's bearer key, if it is one the server accepts."""
+        header: bytes = self.headers.get(b"authorization", b"")
+        scheme, _, key = header.decode("latin-1").partition(" ")
         if scheme.lower() != "bearer" or not key.strip():
             raise UpstreamError(
                 401,
@@ -176,6 +224,7 @@ class _Exchange:
         if expected is not None and not hmac.compare_digest(key.encode(), expected.get_secret_value().encode()):
             # Unlike the real service, echo no part of the key: it would land in logs.
             raise UpstreamError(401, "Incorrect API key provided.", code="invalid_api_key")
+        return key
 
     def _fault(self) -> Fault | None:
         header = self.headers.get(FAULT_HEADER)
@@ -391,9 +440,7 @@ class _Exchange:
             "content-type": content_type,
             "x-request-id": self.entry.request_id,
             "openai-processing-ms": str(round((time.time() - self.entry.received_at) * 1000)),
-            **RATE_LIMIT_HEADERS,
-            "x-ratelimit-remaining-requests": "9999",
-            "x-ratelimit-remaining-tokens": "9999000",
+            **self.rate_headers,
             **(extra or {}),
         }
         if length is not None:
@@ -428,7 +475,7 @@ class _Exchange:
     async def _abort(self, outcome: Outcome) -> None:
         """Cut the connection: an RST (SO_LINGER 0) where the server exposes the transport."""
         self.entry.outcome = outcome
-        transport = getattr(getattr(self.send, "__self__", None), "transport", None)
+        transport = transport_of(self.send)
         if transport is None:  # another ASGI server: a response started and never finished
             if not self.response_started:
                 await self._start(200, 1)

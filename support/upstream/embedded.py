@@ -1,7 +1,9 @@
 """Start the bundled upstream inside this process: on the running loop or in a thread.
 
 Both bind their own socket on a free port (see `support.serve`), so they never kill a
-kernel over a taken port, and both stop cleanly when the block ends.
+kernel over a taken port, and both stop cleanly when the block ends. Both close an idle
+connection after the ``keep_alive`` setting (uvicorn's ``timeout_keep_alive``, which
+uvicorn annotates as an int but only hands to ``loop.call_later``, so fractions work).
 """
 
 from __future__ import annotations
@@ -68,7 +70,7 @@ async def run_upstream(settings: UpstreamSettings | None = None, **overrides: An
         client = AsyncOpenAI(base_url=upstream.base_url, api_key="test")
     """
     app = _app(settings, overrides)
-    async with serve_in_loop(app) as server:
+    async with serve_in_loop(app, timeout_keep_alive=app.settings.keep_alive) as server:
         yield RunningUpstream(app, server)
 
 
@@ -77,5 +79,5 @@ def upstream_in_thread(settings: UpstreamSettings | None = None, **overrides: An
     """Serve the upstream on its own event loop in a background thread (for sync code,
     and so that a service blocking *its* loop cannot slow the upstream down)."""
     app = _app(settings, overrides)
-    with serve_in_thread(app) as server:
+    with serve_in_thread(app, timeout_keep_alive=app.settings.keep_alive) as server:
         yield RunningUpstream(app, server)

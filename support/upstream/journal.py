@@ -19,8 +19,8 @@ from ..tables import text_table
 
 # What became of a request:
 #   ok            answered in full (a stream: through its last event)
-#   error         answered with an HTTP error status (validation, auth or an injected fault)
-#   reset         connection reset before any response byte (the 'reset' fault)
+#   error         answered with an HTTP error status (validation, auth, a rate limit or an injected fault)
+#   reset         connection reset before any response byte (the 'reset' fault, a stale connection)
 #   dropped       connection cut in the middle of the answer (the 'stream_drop' fault)
 #   stream_error  a stream that ended with an error event (the 'stream_error' fault)
 #   malformed     200 with a body that is not valid JSON (the *_json faults)
@@ -42,7 +42,10 @@ class JournalEntry:
     model: str | None = None
     stream: bool = False
     attempt: int | None = None  # the SDK's x-stainless-retry-count, if sent
-    fault: str | None = None  # the fault applied to this request, if any
+    fault: str | None = None  # the fault applied to this request, if any ("stale_connection": see settings)
+    rate_limited: Literal["requests", "tokens"] | None = None  # the limit that refused it with a 429, if one did
+    connection: int | None = None  # its TCP connection: 1, 2, ... in the order the upstream first saw each
+    connection_idle: float | None = None  # seconds that connection was idle before it; None on its first request
     status: int | None = None
     outcome: Outcome = "pending"
     client_disconnected: bool = False

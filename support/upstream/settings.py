@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -29,6 +31,26 @@ class UpstreamSettings(BaseSettings):
         None,
         ge=1,
         description="generations in progress at once; more wait their turn (queued, not refused); unset: no limit",
+    )
+    rate_limit_requests: int | None = Field(
+        None, ge=1, description="requests per window per API key (the real RPM at a 60 s window); unset: no limit"
+    )
+    rate_limit_tokens: int | None = Field(
+        None, ge=1, description="tokens per window per API key (the real TPM at a 60 s window); unset: no limit"
+    )
+    rate_limit_window: float = Field(
+        60.0, gt=0, description="seconds in which a full bucket refills, continuously (60: per minute)"
+    )
+    keep_alive: float = Field(
+        5.0, gt=0, description="seconds an idle connection stays open before the server closes it (uvicorn's 5)"
+    )
+    stale_after: float | None = Field(
+        None,
+        gt=0,
+        description="a middlebox's idle timeout: a request on a connection idle longer than this is not answered",
+    )
+    stale_mode: Literal["reset", "silent"] = Field(
+        "reset", description="what a stale connection does to a request: 'reset' (an RST) or 'silent' (no answer)"
     )
     created: int = Field(
         1_767_225_600, description="the fixed 'created' timestamp of replies, for reproducible outputs"

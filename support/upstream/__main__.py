@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
             parse_fault(settings.fault, source="--fault")
         sock = bind_socket(args.host, args.port)
     except ValidationError as exc:
-        parser.error("; ".join(f"--{'-'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
+        parser.error("; ".join(f"--{'-'.join(map(str, e['loc'])).replace('_', '-')}: {e['msg']}" for e in exc.errors()))
     except UpstreamError as exc:
         parser.error(exc.message)
     except ServerStartError as exc:

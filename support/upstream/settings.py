@@ -39,14 +39,21 @@ class UpstreamSettings(BaseSettings):
         None, ge=1, description="tokens per window per API key (the real TPM at a 60 s window); unset: no limit"
     )
     rate_limit_window: float = Field(
-        60.0, gt=0, description="seconds in which a full bucket refills, continuously (60: per minute)"
+        60.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="seconds in which an emptied bucket refills, continuously (60: per minute)",
     )
     keep_alive: float = Field(
-        5.0, gt=0, description="seconds an idle connection stays open before the server closes it (uvicorn's 5)"
+        5.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="seconds an idle connection stays open before the server closes it (uvicorn's 5)",
     )
     stale_after: float | None = Field(
         None,
         gt=0,
+        allow_inf_nan=False,
         description="a middlebox's idle timeout: a request on a connection idle longer than this is not answered",
     )
     stale_mode: Literal["reset", "silent"] = Field(

@@ -13,7 +13,11 @@ schemas (`formats`, `schemas`), ``n``, ``logprobs``, ``stop``, token limits, rea
 models (`models`), ``previous_response_id`` (`stored`). `replies` decides what the
 'model' says; `chat_wire` and `responses_wire` put it on the wire. ``capacity``
 (`capacity`) makes the server a bottleneck of its own: at most N generations at once,
-the rest queued.
+the rest queued. ``rate_limit_requests`` / ``rate_limit_tokens`` (`ratelimits`) are the
+real service's per-key limits: token buckets, live ``x-ratelimit-*`` headers, and its
+429 wording with ``Retry-After``. ``keep_alive`` closes idle connections as uvicorn does,
+and ``stale_after`` (`connections`) models a NAT or load balancer that forgets an idle
+connection sooner: the next request on it meets a reset or silence.
 
 Start it with ``python -m support.upstream``, ``async with run_upstream(...)`` or
 ``with upstream_in_thread(...)``.

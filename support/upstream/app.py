@@ -7,6 +7,11 @@ would hide.
 Routes: ``POST /v1/chat/completions``, ``POST /v1/responses``, ``GET /v1/models``,
 ``GET /v1/models/{id}``, and for notebooks running it in another process
 ``GET``/``DELETE /_upstream/journal``.
+
+A request goes through, in order: the stale-connection check (``stale_after``), routing,
+authentication, parsing and validation, the model check, the per-key rate limits, the
+fault, the capacity gate, and the generation. So a request refused by a rate limit never
+takes a generation slot, and one refused by validation never counts against a limit.
 """
 
 from __future__ import annotations

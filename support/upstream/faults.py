@@ -40,6 +40,11 @@ Every kind also takes ``times=N``: the fault hits only attempts 0..N-1, where th
 attempt is the SDK's ``x-stainless-retry-count`` header (0 when absent), so
 ``server_error;times=2`` fails twice and lets the SDK's second retry through; and
 ``rate=F``: the fault hits a seeded, reproducible fraction F of requests.
+
+The ``rate_limit`` fault is a 429 on demand; real limits that fill and refill with use
+are settings (``rate_limit_requests``, ``rate_limit_tokens``: see `ratelimits`). A stale
+keep-alive connection is a setting too (``stale_after``, see `connections`); the journal
+writes ``stale_connection`` in a request's fault column when it met one.
 """
 
 from __future__ import annotations

@@ -44,10 +44,12 @@ __all__ = [
     "LoopClients",
     "RunnerPerThread",
     "Tally",
+    "ask",
     "classify",
     "exact_errors",
     "run_tasks",
     "tally_table",
+    "worker_jobs",
 ]
 
 T = TypeVar("T")
@@ -108,6 +110,7 @@ class Tally:
     outcomes: Counter[str] = field(default_factory=Counter)  # kind -> tasks
     examples: dict[str, Counter[str]] = field(default_factory=dict)  # kind -> exact texts -> tasks
     wall_s: float = 0.0
+    clients: int = 0  # SDK clients built for the run
     logged: int = 0  # records asyncio and the transports logged meanwhile (stray task errors, unclosed sessions)
 
     @property
@@ -198,15 +201,9 @@ class RunnerPerThread:
                 runner.run(client.close())
 
 
-def _async_client(target: Target, transport: Transport, timeout: float) -> AsyncOpenAI:
-    options: dict[str, object] = {"timeout": timeout}
-    if transport == "aiohttp":
-        options["http_client"] = DefaultAioHttpClient(timeout=timeout)
-    return target.async_client(**options)
-
-
-async def _ask(client: AsyncOpenAI, model: str, bound_s: float) -> str:
-    async with asyncio.timeout(bound_s):  # the task's hard bound, whatever the client does
+async def ask(client: AsyncOpenAI, model: str, bound_s: float) -> str:
+    """The task: one chat completion, cut off after `bound_s` seconds whatever the client does."""
+    async with asyncio.timeout(bound_s):
         completion = await client.chat.completions.create(model=model, messages=PROMPT)
     return completion.choices[0].message.content or ""
 
@@ -250,59 +247,73 @@ def run_tasks(
         raise ValueError("tasks and workers must be at least 1, and task_timeout positive")
     label = "-" if strategy == "sync" else transport
     tally = Tally(STRATEGIES[strategy], label, tasks)
-    model = target.model
-    job, finish = _strategy(target, strategy, transport, task_timeout)
-    with _counting_logs(tally), concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="worker") as pool:
-        started = time.perf_counter()
-        futures = [pool.submit(job, model) for _ in range(tasks)]
-        _, stuck = concurrent.futures.wait(futures, timeout=2 * task_timeout * tasks / workers + 5)
-        tally.wall_s = time.perf_counter() - started
+    job, finish, built = worker_jobs(target, strategy, transport, task_timeout)
+    pool = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="worker")
+    stuck: set[concurrent.futures.Future[object]] = set()
+    with _counting_logs(tally):
+        try:
+            started = time.perf_counter()
+            futures = [pool.submit(job) for _ in range(tasks)]
+            _, stuck = concurrent.futures.wait(futures, timeout=2 * task_timeout * tasks / workers + 5)
+            tally.wall_s = time.perf_counter() - started
+        finally:
+            pool.shutdown(wait=not stuck, cancel_futures=True)  # a stuck thread is left behind, not waited for
         for future in futures:
             if future in stuck:
-                future.cancel()
                 tally.record("timeout", "no answer within the harness's bound")
             elif (exc := future.exception()) is not None:
                 tally.record(*classify(exc))
             else:
                 tally.record("ok", "ok")
-        pool.shutdown(wait=not stuck, cancel_futures=True)
         finish()
+    tally.clients = len(built)
     return tally
 
 
-def _strategy(
-    target: Target, strategy: Strategy, transport: Transport, timeout: float
-) -> tuple[Callable[[str], object], Callable[[], None]]:
-    """The job one worker runs per task, and what to do once all are done."""
+def worker_jobs(
+    target: Target, strategy: Strategy, transport: Transport, bound_s: float
+) -> tuple[Callable[[], object], Callable[[], None], list[object]]:
+    """What a worker runs per task, what runs once every task is done, and the clients built."""
+    built: list[object] = []
+
+    def build() -> AsyncOpenAI:
+        options: dict[str, object] = {"timeout": bound_s}
+        if transport == "aiohttp":
+            options["http_client"] = DefaultAioHttpClient(timeout=bound_s)
+        built.append(client := target.async_client(**options))
+        return client
+
+    model = target.model
     if strategy == "shared":
-        shared = _async_client(target, transport, timeout)  # like a client built at import time
+        shared = build()  # once, as a module-level client is built at import
 
         def close_shared() -> None:
             with contextlib.suppress(Exception):  # its connections belong to loops that are gone
                 asyncio.run(shared.close())
 
-        return (lambda model: asyncio.run(_ask(shared, model, timeout))), close_shared
+        return (lambda: asyncio.run(ask(shared, model, bound_s))), close_shared, built
     if strategy == "per_loop":
-        clients = LoopClients(lambda: _async_client(target, transport, timeout))
-        return (lambda model: clients.run(lambda client: _ask(client, model, timeout))), lambda: None
+        clients = LoopClients(build)
+        return (lambda: clients.run(lambda client: ask(client, model, bound_s))), lambda: None, built
     if strategy == "runner":
-        runners = RunnerPerThread(lambda: _async_client(target, transport, timeout))
-        return (lambda model: runners.run(lambda client: _ask(client, model, timeout))), runners.close_all
-    sync = target.sync_client(timeout=timeout)
+        runners = RunnerPerThread(build)
+        return (lambda: runners.run(lambda client: ask(client, model, bound_s))), runners.close_all, built
+    sync = target.sync_client(timeout=bound_s)  # thread-safe: its pool has a real lock
+    built.append(sync)
 
-    def ask_sync(model: str) -> str:
+    def ask_sync() -> str:
         completion = sync.chat.completions.create(model=model, messages=PROMPT)
         return completion.choices[0].message.content or ""
 
-    return ask_sync, sync.close
+    return ask_sync, sync.close, built
 
 
 def tally_table(tallies: list[Tally]) -> str:
-    """One row per strategy: tasks per outcome, the failure rate, the wall time."""
-    rows = [["strategy", "transport", *KINDS, "failed", "wall s"]]
+    """One row per strategy: tasks per outcome, the failure rate, the clients built, the wall time."""
+    rows = [["strategy", "transport", *KINDS, "failed", "clients", "wall s"]]
     for t in tallies:
         counts = [str(t.outcomes[kind]) for kind in KINDS]
-        rows.append([t.strategy, t.transport, *counts, f"{t.failure_rate:.0%}", f"{t.wall_s:.1f}"])
+        rows.append([t.strategy, t.transport, *counts, f"{t.failure_rate:.0%}", str(t.clients), f"{t.wall_s:.1f}"])
     return text_table(rows, numeric_from=2, rule=True)
 
 

@@ -18,7 +18,7 @@ import openai
 import pytest
 from openai import AsyncOpenAI, DefaultAioHttpClient, DefaultAsyncHttpxClient
 
-from support.upstream import JournalEntry, RunningUpstream, UpstreamSettings, run_upstream
+from support.upstream import JournalEntry, RunningUpstream, UpstreamSettings, run_upstream, upstream_in_thread
 from tests.conftest import MODEL, cli_error_line
 from tests.upstream.test_cli import clean_env, run_cli, start_cli
 
@@ -76,6 +76,12 @@ def test_the_server_closes_an_idle_connection_after_keep_alive(keep_alive: float
 
     lived = asyncio.run(main())
     assert keep_alive - 0.05 <= lived < keep_alive + 0.5, lived
+
+
+def test_an_upstream_in_a_thread_closes_idle_connections_too() -> None:
+    with upstream_in_thread(keep_alive=0.3, **FAST) as up:
+        lived = asyncio.run(seconds_until_closed(up.server.host, up.server.port))
+    assert 0.25 <= lived < 0.8, lived
 
 
 def test_the_cli_passes_keep_alive_to_uvicorn() -> None:

@@ -192,13 +192,25 @@ class RunnerPerThread:
         return len(self._owned)
 
     def close_all(self) -> None:
-        """Close every client on its own loop, then the loop. Each loop is idle once its
-        thread's last task returned, so it can be driven from this thread."""
+        """Close every client on its own loop, then the loop. Each loop is idle once its thread's
+        last task returned, so a fresh thread (one with no running loop, which `Runner.run`
+        requires) can drive them all."""
         with self._lock:
             owned, self._owned = self._owned, []
-        for runner, client in owned:
-            with runner:
-                runner.run(client.close())
+
+        def close() -> None:
+            for runner, client in owned:
+                with runner:
+                    runner.run(client.close())
+
+        _in_fresh_thread(close)
+
+
+def _in_fresh_thread(work: Callable[[], None]) -> None:
+    """Run `work` in a new thread and wait for it: there `asyncio.run` works even when the caller
+    is a notebook cell, whose thread runs the kernel's loop."""
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="closer") as closer:
+        closer.submit(work).result()
 
 
 async def ask(client: AsyncOpenAI, model: str, bound_s: float) -> str:
@@ -289,7 +301,7 @@ def worker_jobs(
 
         def close_shared() -> None:
             with contextlib.suppress(Exception):  # its connections belong to loops that are gone
-                asyncio.run(shared.close())
+                _in_fresh_thread(lambda: asyncio.run(shared.close()))
 
         return (lambda: asyncio.run(ask(shared, model, bound_s))), close_shared, built
     if strategy == "per_loop":

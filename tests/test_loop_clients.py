@@ -112,3 +112,15 @@ def test_the_table_has_a_column_per_kind(target: Target) -> None:
     tally = run_tasks(target, "sync", tasks=3, workers=1)
     header, _rule, row = tally_table([tally]).splitlines()
     assert all(kind in header for kind in KINDS) and row.split()[-3:-1] == ["0%", "1"]
+
+
+def test_the_runs_close_their_clients_from_a_thread_with_a_running_loop(target: Target) -> None:
+    """A notebook cell's thread runs the kernel's loop: closing must not need this thread."""
+
+    async def from_a_running_loop() -> list[int]:
+        tallies = [
+            run_tasks(target, s, tasks=4, workers=2) for s in ("shared", "runner")
+        ]  # blocks the loop, on purpose
+        return [t.outcomes["ok"] for t in tallies]
+
+    assert asyncio.run(from_a_running_loop())[1] == 4

@@ -26,9 +26,10 @@ from openai import APIError, AsyncOpenAI
 
 from .pools import PoolSnapshot, Transport, pool_snapshot, pooled_client
 from .stream_leaks import PROMPT, Pattern
+from .tables import text_table
 from .threads import proc_status
 
-__all__ = ["FAULTS", "MIX", "SoakReport", "SoakSample", "soak"]
+__all__ = ["FAULTS", "MIX", "SoakReport", "SoakSample", "format_outcomes", "format_samples", "soak"]
 
 # One round of the mix; call i does MIX[i % len(MIX)]. Faulted calls take the next fault in
 # FAULTS, sent as the bundled upstream's x-upstream-fault header.
@@ -54,7 +55,7 @@ class SoakReport:
     abandon: str  # the name of the pattern that abandons streams
     calls: int
     samples: list[SoakSample] = field(default_factory=list)
-    outcomes: Counter[str] = field(default_factory=Counter)  # "plain: ok", "fault: APIConnectionError", ...
+    outcomes: Counter[str] = field(default_factory=Counter)  # "plain: ok", "fault reset: APIConnectionError", ...
     wall_s: float = 0.0
 
     def growth(self) -> PoolSnapshot:
@@ -104,7 +105,8 @@ async def soak(
                 if kind == "fault" and not faults:
                     kind = "plain"
                 fault = faults[(index // len(MIX)) % len(faults)] if kind == "fault" else None
-                report.outcomes[f"{kind}: {await _one_call(client, model, kind, abandon[1], fault)}"] += 1
+                label = f"fault {fault}" if fault else kind
+                report.outcomes[f"{label}: {await _one_call(client, model, kind, abandon[1], fault)}"] += 1
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
 
@@ -117,6 +119,30 @@ async def soak(
         report.wall_s = time.perf_counter() - started
         await client.close()
     return report
+
+
+def format_samples(reports: list[SoakReport]) -> str:
+    """One row per sample of each report: what the process held after so many calls."""
+    rows = [["transport", "abandoning code", "calls", "lent", "idle", "sockets", "descriptors", "RSS MiB"]]
+    for report in reports:
+        for sample in report.samples:
+            pool, rss = sample.pool, "n/a" if sample.rss_kib is None else f"{sample.rss_kib / 1024:.1f}"
+            counts = [sample.done, pool.lent, pool.idle, pool.sockets, pool.descriptors]
+            rows.append([report.transport, report.abandon, *map(str, counts), rss])
+    return text_table(rows, numeric_from=2)
+
+
+def format_outcomes(reports: list[SoakReport]) -> str:
+    """What each kind of call ended in, one column per report (e.g. one per transport)."""
+    kinds = sorted({outcome.split(": ")[0] for report in reports for outcome in report.outcomes})
+    rows = [["call", *(f"{r.transport} ({r.abandon})" for r in reports)]]
+    for kind in kinds:
+        cells = []
+        for report in reports:
+            ended = [(o.split(": ")[1], n) for o, n in sorted(report.outcomes.items()) if o.split(": ")[0] == kind]
+            cells.append(", ".join(f"{result} x{n}" for result, n in ended))
+        rows.append([kind, *cells])
+    return text_table(rows, numeric_from=99)
 
 
 async def _one_call(client: AsyncOpenAI, model: str, kind: str, abandon: Pattern, fault: str | None) -> str:

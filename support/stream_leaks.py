@@ -23,8 +23,9 @@ from openai import APIError, AsyncOpenAI
 from openai.types.chat import ChatCompletionMessageParam
 
 from .pools import PoolSnapshot, Transport, pool_snapshot, pooled_client
+from .tables import text_table
 
-__all__ = ["FIXES", "LEAKS", "LeakRow", "Pattern", "leak_experiment"]
+__all__ = ["FIXES", "LEAKS", "LeakRow", "Pattern", "format_leak_rows", "leak_experiment", "lent_until_the_reply_ends"]
 
 Pattern = Callable[[AsyncOpenAI, str], Awaitable[None]]
 PROMPT: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Tell me a story."}]
@@ -97,6 +98,7 @@ class LeakRow:
     loop_errors: int  # errors the event loop reported while the streams were left or collected
     next_call: str  # what a plain call got afterwards: "ok" or the exception's class
     next_call_s: float
+    runs_s: float  # how long the runs took: streams longer than this were still arriving at `after`
 
 
 async def leak_experiment(
@@ -122,21 +124,52 @@ async def leak_experiment(
     )
     try:
         with _loop_errors() as errors, _collector_paused():
-            failed = 0
+            started, failed = time.perf_counter(), 0
             for _ in range(repeats):
                 try:
                     await pattern(client, model)
                 except APIError:  # the SDK's APITimeoutError when no connection came in time
                     failed += 1
             await asyncio.sleep(0.05)  # let finalizers already scheduled run
-            after = pool_snapshot(client)
+            after, runs_s = pool_snapshot(client), time.perf_counter() - started
         gc.collect()
         await asyncio.sleep(0.05)  # the collector schedules the streams' aclose() as tasks
         after_gc = pool_snapshot(client)
         next_call, next_call_s = await _plain_call(client, model)
     finally:
         await client.close()
-    return LeakRow(transport, name, repeats, failed, after, after_gc, len(errors), next_call, next_call_s)
+    return LeakRow(transport, name, repeats, failed, after, after_gc, len(errors), next_call, next_call_s, runs_s)
+
+
+async def lent_until_the_reply_ends(
+    base_url: str, api_key: str, model: str, transport: Transport, reply_sent: Callable[[], Awaitable[object]]
+) -> tuple[int, int]:
+    """Open a stream and drop it unread; count the connections lent at once, and again once
+    `reply_sent` returns (when the server has sent the whole reply) and a collection has run.
+
+    aiohttp gives a connection back when a response's payload has ended, read or not
+    (``ClientResponse._response_eof``); httpx2 waits until someone closes the response."""
+    client = pooled_client(base_url, api_key, transport, max_connections=2, pool_timeout=1.0, max_retries=0)
+    async with client:
+        await client.chat.completions.create(model=model, messages=PROMPT, stream=True)
+        at_once = pool_snapshot(client).lent
+        await reply_sent()
+        await asyncio.sleep(0.1)  # the last bytes reach the client
+        gc.collect()
+        return at_once, pool_snapshot(client).lent
+
+
+def format_leak_rows(rows: list[LeakRow]) -> str:
+    """A table of `rows`: what each pattern left lent, before and after a collection, and
+    what the next plain call got."""
+    table = [
+        ["transport", "pattern", "runs", "no connection", "lent", "lent after gc", "sockets after gc", "next call"]
+    ]
+    for row in rows:
+        next_call = row.next_call if row.next_call == "ok" else f"{row.next_call} after {row.next_call_s:.2f} s"
+        counts = [row.repeats, row.failed, row.after.lent, row.after_gc.lent, row.after_gc.sockets]
+        table.append([row.transport, row.pattern, *map(str, counts), next_call])
+    return text_table(table, numeric_from=2)
 
 
 async def _plain_call(client: AsyncOpenAI, model: str) -> tuple[str, float]:

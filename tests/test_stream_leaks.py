@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import AsyncIterator
 
 import pytest
 from openai import AsyncOpenAI
 
-from support.pools import TRANSPORTS, Transport, pool_snapshot, pooled_client
-from support.stream_leaks import FIXES, LEAKS, PROMPT, LeakRow, leak_experiment
-from support.upstream import RunningUpstream, run_upstream
+from support.pools import TRANSPORTS, Transport
+from support.stream_leaks import FIXES, LEAKS, LeakRow, leak_experiment, lent_until_the_reply_ends
+from support.upstream import run_upstream
 
 MODEL = "gpt-4o-mini"
 RUNS, POOL = 5, 3
@@ -72,26 +71,16 @@ def test_the_collector_is_resumed_and_the_loop_handler_restored_when_a_pattern_r
     assert gc.isenabled()
 
 
-async def _never_read(upstream: RunningUpstream, transport: Transport) -> AsyncIterator[int]:
-    client = pooled_client(upstream.base_url, "k", transport, max_connections=2, pool_timeout=0.2)
-    async with client:
-        await client.chat.completions.create(model=MODEL, messages=PROMPT, stream=True)  # dropped unread
-        yield pool_snapshot(client).lent
-        await upstream.journal.wait_for(lambda entries: entries[-1].outcome == "ok")  # the whole reply was sent
-        await asyncio.sleep(0.1)
-        gc.collect()
-        yield pool_snapshot(client).lent
-
-
 @pytest.mark.parametrize(("transport", "lent_once_sent"), [("httpx2", 1), ("aiohttp", 0)])
 def test_only_aiohttp_gives_back_an_unread_streams_connection_once_the_reply_has_arrived(
     transport: Transport, lent_once_sent: int
 ) -> None:
-    """aiohttp releases a connection when a response's payload ends, read or not
-    (``ClientResponse._response_eof``); httpx2 waits for someone to close the response."""
-
-    async def scenario() -> list[int]:
+    async def scenario() -> tuple[int, int]:
         async with run_upstream(ttft=0.0, chunk_delay=0.01, reply_tokens=10) as upstream:
-            return [lent async for lent in _never_read(upstream, transport)]
 
-    assert asyncio.run(asyncio.wait_for(scenario(), 20)) == [1, lent_once_sent]
+            async def reply_sent() -> None:
+                await upstream.journal.wait_for(lambda entries: entries[-1].outcome == "ok")
+
+            return await lent_until_the_reply_ends(upstream.base_url, "k", MODEL, transport, reply_sent)
+
+    assert asyncio.run(asyncio.wait_for(scenario(), 20)) == (1, lent_once_sent)

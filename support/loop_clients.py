@@ -37,6 +37,8 @@ from openai.types.chat import ChatCompletionMessageParam
 
 from .tables import text_table
 from .target import Target
+from .upstream.journal import JournalEntry
+from .upstream_calls import UpstreamCalls, calls_from_now
 
 __all__ = [
     "KINDS",
@@ -111,6 +113,8 @@ class Tally:
     examples: dict[str, Counter[str]] = field(default_factory=dict)  # kind -> exact texts -> tasks
     wall_s: float = 0.0
     clients: int = 0  # SDK clients built for the run
+    received: int | None = None  # chat requests the bundled upstream received (None: no journal)
+    answered: int | None = None  # ... and answered in full: generated, sent and billed
     logged: int = 0  # records asyncio and the transports logged meanwhile (stray task errors, unclosed sessions)
 
     @property
@@ -260,6 +264,7 @@ def run_tasks(
     label = "-" if strategy == "sync" else transport
     tally = Tally(STRATEGIES[strategy], label, tasks)
     job, finish, built = worker_jobs(target, strategy, transport, task_timeout)
+    calls = calls_from_now(target)
     pool = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="worker")
     stuck: set[concurrent.futures.Future[object]] = set()
     with _counting_logs(tally):
@@ -279,7 +284,22 @@ def run_tasks(
                 tally.record("ok", "ok")
         finish()
     tally.clients = len(built)
+    if calls.observable:
+        entries = _settled(calls, timeout=task_timeout + 5)
+        tally.received = len(entries)
+        tally.answered = sum(e.outcome == "ok" for e in entries)
     return tally
+
+
+def _settled(calls: UpstreamCalls, *, timeout: float) -> list[JournalEntry]:
+    """The window's chat requests once each has finished (a client that left can be a moment
+    ahead of the upstream's record of it), or as they are after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        entries = [e for e in calls.entries if e.endpoint == "chat.completions"]
+        if all(e.finished_at is not None for e in entries) or time.monotonic() > deadline:
+            return entries
+        time.sleep(0.01)
 
 
 def worker_jobs(

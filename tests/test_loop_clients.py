@@ -47,6 +47,11 @@ def test_one_shared_client_across_loops_fails_tasks(target: Target, transport: s
     assert set(tally.outcomes) <= {"ok", "Event loop is closed", "different loop"}, tally.examples
     assert tally.outcomes["Event loop is closed"] > 0
     assert sum(tally.outcomes.values()) == 24 and tally.clients == 1
+    assert tally.received is not None and tally.answered is not None
+    if transport == "httpx2":  # the request went out on the old connection: answered, and billed, unread
+        assert tally.answered > tally.outcomes["ok"]
+    else:  # aiohttp fails while connecting, before it sends anything
+        assert tally.received < tally.failed
 
 
 @pytest.mark.parametrize("strategy", ["per_loop", "runner", "sync"])
@@ -54,6 +59,7 @@ def test_one_shared_client_across_loops_fails_tasks(target: Target, transport: s
 def test_the_fixes_fail_no_task(target: Target, strategy: str, transport: str) -> None:
     tally = run_tasks(target, strategy, transport=transport, tasks=24, workers=3, task_timeout=5)
     assert tally.outcomes == {"ok": 24} and tally.failure_rate == 0 and tally.logged == 0, tally.examples
+    assert tally.received == tally.answered == 24
     # asyncio.run makes a loop per task, so a client per loop is a client per task; a runner per
     # worker thread builds at most one per worker
     assert tally.clients in {"per_loop": range(24, 25), "runner": range(1, 4), "sync": range(1, 2)}[strategy]

@@ -102,11 +102,6 @@ class RateLimitPacer:
         capacity = max(1.0, limit - math.ceil(rate * self.slack_s))
         return AsyncLimiter(capacity, capacity / rate)  # the service's refill rate, a smaller burst
 
-    @property
-    def burst(self) -> tuple[int, int]:
-        """Requests and tokens the pacer lets go at once from full buckets."""
-        return int(self._requests.max_rate), int(self._tokens.max_rate)
-
     async def acquire(self, tokens: int) -> None:
         """Wait until one request and `tokens` tokens fit. A cost above the whole token limit never
         fits (the service answers it "Request too large"): `ValueError` at once instead of a wait."""
@@ -117,14 +112,19 @@ class RateLimitPacer:
             self._used = None
             await self._requests.acquire(used_requests)
             await self._tokens.acquire(used_tokens)
-        if not (self._tokens.has_capacity(min(tokens, self._tokens.max_rate)) and self._requests.has_capacity()):
+        # A cost between the bucket's (smaller) capacity and the limit waits for a full bucket.
+        cost = min(tokens, self._tokens.max_rate)
+        if not (self._tokens.has_capacity(cost) and self._requests.has_capacity()):
             self.waited += 1
-        await self._tokens.acquire(min(tokens, self._tokens.max_rate))
+        await self._tokens.acquire(cost)
         await self._requests.acquire()
 
 
-async def paced_create(client: AsyncOpenAI, pacer: RateLimitPacer, **params: Any) -> tuple[ChatCompletion, RateLimits]:
-    """A chat completion that waits for `pacer` first; returns it with the limits its reply reported.
+async def paced_create(
+    client: AsyncOpenAI, pacer: RateLimitPacer, **params: Any
+) -> tuple[ChatCompletion, RateLimits | None]:
+    """A chat completion that waits for `pacer` first; returns it with the limits its reply
+    reported (None if the reply had no ``x-ratelimit-*`` headers: the call still succeeded).
 
     ``max_completion_tokens`` is required: it is half of what the call costs.
     """
@@ -132,4 +132,8 @@ async def paced_create(client: AsyncOpenAI, pacer: RateLimitPacer, **params: Any
         raise ValueError("a paced call needs max_completion_tokens: the service reserves it against the token limit")
     await pacer.acquire(estimated_tokens(params["messages"], params["max_completion_tokens"], params.get("n", 1)))
     raw = await client.chat.completions.with_raw_response.create(**params)
-    return raw.parse(), RateLimits.from_headers(raw.headers, pacer.limits.window)
+    try:
+        reported = RateLimits.from_headers(raw.headers, pacer.limits.window)
+    except ValueError:
+        reported = None
+    return raw.parse(), reported

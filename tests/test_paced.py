@@ -81,7 +81,7 @@ async def _paced_batch(base_url: str, calls: int, limits: RateLimits) -> list[ob
             completion, seen = await paced_create(
                 client, pacer, model=MODEL, messages=_messages(i), max_completion_tokens=8
             )
-            assert (seen.requests, seen.tokens) == (limits.requests, limits.tokens)
+            assert seen is not None and (seen.requests, seen.tokens) == (limits.requests, limits.tokens)
             return completion
 
         return await asyncio.gather(*(one(i) for i in range(calls)), return_exceptions=True)

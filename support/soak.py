@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from openai import APIError, AsyncOpenAI
 
 from .pools import PoolSnapshot, Transport, pool_snapshot, pooled_client
-from .stream_leaks import PROMPT, Pattern
+from .stream_leaks import PROMPT, Pattern, read_to_the_end
 from .tables import text_table
 from .threads import proc_status
 
@@ -34,7 +34,6 @@ __all__ = ["FAULTS", "MIX", "SoakReport", "SoakSample", "format_outcomes", "form
 # One round of the mix; call i does MIX[i % len(MIX)]. Faulted calls take the next fault in
 # FAULTS, sent as the bundled upstream's x-upstream-fault header.
 MIX: tuple[str, ...] = ("plain", "stream", "abandon", "plain", "stream", "fault", "plain", "abandon", "stream", "plain")
-SHORT_REPLY_TOKENS = 3  # streams read to the end, and faulted ones, are this long
 FAULTS: tuple[str, ...] = ("stream_error;after=2", "stream_drop;after=2", "server_error;status=503", "reset")
 
 
@@ -150,24 +149,15 @@ async def _one_call(client: AsyncOpenAI, model: str, kind: str, abandon: Pattern
         if kind == "plain":
             await client.chat.completions.create(model=model, messages=PROMPT, max_completion_tokens=8)
         elif kind == "stream":
-            await _short_stream(client, model)
+            await read_to_the_end(client, model)
         elif kind == "abandon":
             await abandon(client, model)
         else:
             faulted = client.with_options(default_headers={"x-upstream-fault": fault or ""})
-            await _short_stream(faulted, model)
+            await read_to_the_end(faulted, model)
     except APIError as error:
         return type(error).__name__
     return "ok"
-
-
-async def _short_stream(client: AsyncOpenAI, model: str) -> None:
-    """A stream read to the end; short, so that the soak's time goes to many calls."""
-    stream = await client.chat.completions.create(
-        model=model, messages=PROMPT, stream=True, max_completion_tokens=SHORT_REPLY_TOKENS
-    )
-    async for _chunk in stream:
-        pass
 
 
 async def _sample(client: AsyncOpenAI, done: int) -> SoakSample:

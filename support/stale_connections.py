@@ -159,9 +159,8 @@ async def stale_calls(
 
 def format_stale_calls(calls: list[StaleCall]) -> str:
     """A table of `calls`: the case, what the caller got, what the upstream saw."""
-    rows = [
-        ["transport", "the idle connection was", "retries", "keepalive_expiry", "the caller got", "the upstream saw"]
-    ]
+    header = ["transport", "the idle connection was", "retries", "keepalive_expiry", "the caller got", "after"]
+    rows = [[*header, "the upstream saw"]]
     for call in calls:
         rows.append(
             [

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from support.pools import Transport
-from support.stale_connections import StaleCall, stale_call
+from support.stale_connections import StaleCall, format_stale_calls, stale_call, stale_calls
 from support.upstream import run_upstream
 
 MODEL = "gpt-4o-mini"
@@ -65,3 +65,20 @@ def test_a_client_that_retires_idle_connections_sooner_never_meets_one(
 def test_a_server_that_closes_idle_connections_itself_costs_nothing(transport: Transport) -> None:
     call = _call(transport, {"keep_alive": 0.2}, max_retries=0, keepalive_expiry=5.0)
     assert (call.path, call.outcome, call.attempts) == ("closed by the server", "ok", ["connection 2: ok"])
+
+
+def test_the_table_has_a_row_per_call_with_what_the_upstream_saw() -> None:
+    calls = [
+        StaleCall("httpx2", "reset", 2, 5.0, "ok", 0.5, ["connection 1: reset (stale_connection)", "connection 2: ok"])
+    ]
+    header, row = format_stale_calls(calls).splitlines()
+    assert header.split()[:3] == ["transport", "the", "idle"]
+    assert row.split() == [
+        "httpx2", "reset", "2", "5", "s", "ok", "0.50", "s", "connection", "1:", "reset", "(stale_connection);",
+        "connection", "2:", "ok",
+    ]  # fmt: skip
+
+
+def test_the_idle_gap_must_fall_between_the_middlebox_and_the_sdks_expiry() -> None:
+    with pytest.raises(ValueError, match="need stale_after < idle_s"):
+        asyncio.run(stale_calls("k", MODEL, "httpx2", stale_after=0.5, idle_s=0.4, read_timeout=1))

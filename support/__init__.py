@@ -23,6 +23,14 @@ What notebook cells import (top level, one job each):
 - `attacks`: what an outsider sends over a raw socket (odd paths, huge or trickled headers, trickled bodies, hang-ups);
 - `proxy`: Debian's nginx in front of a service (config, unprivileged process, clean stop);
 - `stream_shapes`: every way a chat stream can look, and the handler that survives them all;
+- `pools`: an SDK client's connection pool on either transport, seen from inside and by the kernel;
+- `stream_leaks`: ways to leave a stream open, their fixes, and what each leaves in a small pool;
+- `soak`: many mixed calls, and what the process retains at the start, middle and end;
+- `stale_connections`: a kept-alive connection a middlebox forgot, and what each client does;
+- `paced`: a client-side limiter that keeps calls under a key's requests and tokens limits, sized from the x-ratelimit-* headers;
+- `batches`: one batch under rate limits, sent by gather, a semaphore and the pacer, and what each cost;
+- `retry_layers`: tenacity over the SDK's retries, and one retry layer that fails fast on insufficient_quota;
+- `loop_clients`: one AsyncOpenAI shared by thread-pool workers that asyncio.run each task, and the fixes;
 - `tables`: aligned plain-text tables.
 
 The tools, one folder each:

@@ -9,6 +9,8 @@ EXTRAS := runbook,notebooks,bench,test,docs
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 BUILD := build
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
+# It measures throughput: never beside another run.
+ALONE := notebooks/08_benchmark.ipynb
 # The site: notebooks/ holds its config (conf.py, index.md, _ext/). Warnings fail the build.
 SPHINX := $(BIN)/sphinx-build -W --keep-going -q -b html
 SITE := $(BUILD)/site
@@ -68,11 +70,16 @@ sitecheck:
 	$(BIN)/python -m support.devtools.sitecheck $(SITE)
 
 # Fast checks first: a lint error fails in seconds, not after the notebooks have run.
+# Unit tests and strict nbval run two at a time (pytest-xdist: a module, or a notebook, stays
+# on one worker): they mostly wait on sockets and kernels. The notebook runs with other
+# parameters schedule their own pairs, and the benchmark notebook always runs alone.
 test: $(STAMP) browser proxy
 	$(BIN)/python -m support.devtools.nbnormalize --check $(NOTEBOOKS)
 	$(MAKE) --no-print-directory lint
-	$(BIN)/python -m pytest tests
-	$(BIN)/python -m pytest $(NBVAL) $(NOTEBOOKS)
+	$(BIN)/python -m pytest -n 2 --dist loadscope -m "not notebooks and not site" tests
+	$(BIN)/python -m pytest -m "notebooks or site" tests
+	$(BIN)/python -m pytest -n 2 --dist loadscope $(NBVAL) $(filter-out $(ALONE),$(NOTEBOOKS))
+	$(BIN)/python -m pytest $(NBVAL) $(ALONE)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -80,10 +87,11 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 unit: $(STAMP)
-	$(BIN)/python -m pytest tests -m "not notebooks and not site"
+	$(BIN)/python -m pytest -n 2 --dist loadscope -m "not notebooks and not site" tests
 
 nbval: $(STAMP)
-	$(BIN)/python -m pytest $(NBVAL) $(NOTEBOOKS)
+	$(BIN)/python -m pytest -n 2 --dist loadscope $(NBVAL) $(filter-out $(ALONE),$(NOTEBOOKS))
+	$(BIN)/python -m pytest $(NBVAL) $(ALONE)
 
 # --allow-root: containers run as root, and JupyterLab refuses root without it.
 # No news pop-up: the project's readers came for the notebooks (and may be offline).

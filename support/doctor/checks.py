@@ -518,8 +518,11 @@ class _Checker:
             opened = self._stream_source(loop, scope) if scope is not None else None
             if opened is None:
                 continue
-            if (self._exits_early(loop) or self._handled_around(loop)) and not self._closed_by_finally(loop):
-                yield self.issue("OA108", opened)  # at the call that opened it, where the fix goes
+            # at the call that opened it, where the fix goes
+            if self._left_before_the_loop(opened, loop):
+                yield self.issue("OA108", opened, "unread")
+            elif (self._exits_early(loop) or self._handled_around(loop)) and not self._closed_by_finally(loop):
+                yield self.issue("OA108", opened)
 
     def _stream_call(self, expr: ast.expr | None, is_async: bool) -> ast.Call | None:
         """The call, when `expr` is ``await client...create(stream=True)`` (async) or the sync call itself."""
@@ -571,6 +574,83 @@ class _Checker:
             n for n in ast.walk(holder.node) if isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Load)
         ]
         return opened if uses == [loop.iter] else None
+
+    def _left_before_the_loop(self, opened: ast.Call, loop: ast.For | ast.AsyncFor) -> bool:
+        """A statement between ``stream = ...create(stream=True)`` and the loop over it can leave
+        without reaching the loop: ``return``, ``raise`` (not caught on the way to the loop), or
+        ``break``/``continue`` of a loop around both. The stream is then never iterated, and
+        nothing closes it (the stream's only use is the loop: `_stream_source`)."""
+        assign = self.m.parents.get(opened)
+        if isinstance(assign, ast.Await):
+            assign = self.m.parents.get(assign)
+        if not isinstance(assign, (ast.Assign, ast.AnnAssign)):
+            return False
+        owner = self.m.function_scope(assign)
+        if owner is None or self._client_closed_around(opened, assign):
+            return False
+        fn = owner.node
+        opened_chain, loop_chain = _statement_chain(self.m, assign, fn), _statement_chain(self.m, loop, fn)
+        common = next(
+            ((i, j) for i, (_, a) in enumerate(opened_chain) for j, (_, b) in enumerate(loop_chain) if a is b), None
+        )
+        if common is None:
+            return False  # the loop is in another function than the one that opened the stream
+        i, j = common
+        (first, block), (last, _) = opened_chain[i], loop_chain[j]
+        if first is last or block.index(first) > block.index(last):
+            return False
+        if any(isinstance(s, (ast.For, ast.AsyncFor, ast.While)) for s, _ in opened_chain[1 : i + 1]):
+            return False  # opened on every round of a loop the stream's loop is not in
+        between: list[ast.stmt] = block[block.index(first) + 1 : block.index(last)]
+        for stmt, stmts in opened_chain[:i]:  # after the call, inside the statements around it
+            between += stmts[stmts.index(stmt) + 1 :]
+            around = self.m.parents.get(stmt)
+            if isinstance(around, ast.Try | ast.TryStar) and stmts is around.body:
+                between += around.orelse
+        for stmt, stmts in loop_chain[:j]:  # before the loop, inside the statements around it
+            if self.m.function_scope(stmt) is owner:
+                between += stmts[: stmts.index(stmt)]
+        return any(self._leaves(node, assign, loop) for node in self._own(between))
+
+    def _leaves(self, node: ast.AST, opened: ast.stmt, loop: ast.AST) -> bool:
+        """`node` leaves the code between `opened` and `loop` for good, with nothing closing on the way:
+        a ``return``; a ``raise`` that nothing catches short of the loop; a ``break``/``continue``
+        of a loop around both."""
+        if isinstance(node, (ast.Break, ast.Continue)):
+            loops = (ast.For, ast.AsyncFor, ast.While)
+            target = next((p for p in _ancestors(self.m, node) if isinstance(p, loops)), None)
+            if target is None or not any(p is target for p in _ancestors(self.m, opened)):
+                return False  # ends a loop of its own between the two
+        elif not isinstance(node, (ast.Return, ast.Raise)):
+            return False
+        child: ast.AST = node
+        for parent in _ancestors(self.m, node):
+            if isinstance(parent, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                return True
+            if isinstance(parent, ast.Try | ast.TryStar) and any(
+                _closes_something(s) for s in [*parent.handlers, *parent.finalbody]
+            ):
+                return False
+            # a `raise` caught by a `try` (or a `with`: `suppress(...)`) that does not hold the loop
+            # may go on to the loop from there
+            catches = isinstance(parent, (ast.With, ast.AsyncWith)) or (
+                isinstance(parent, ast.Try | ast.TryStar) and bool(parent.handlers) and child in parent.body
+            )
+            if isinstance(node, ast.Raise) and catches and not _contains(parent, loop):
+                return False
+            child = parent
+        return True
+
+    def _client_closed_around(self, opened: ast.Call, at: ast.AST) -> bool:
+        """The stream's client is a `with` target here (``async with AsyncOpenAI() as client:``):
+        leaving the block closes the client and its connections with it."""
+        node: ast.expr = opened.func
+        while isinstance(node, ast.Attribute):
+            node = node.value
+        scope = self.m.scope_of.get(at)
+        if not isinstance(node, ast.Name) or scope is None:
+            return False
+        return any(b.how == "with" for b in self.m.lookup(node.id, scope) or [])
 
     def _exits_early(self, loop: ast.For | ast.AsyncFor) -> bool:
         """`break` out of this loop, or `return` / `raise` (not caught inside it) in its body."""
@@ -1075,6 +1155,35 @@ def _default_client(m: Module, expr: ast.expr, scope: Scope, depth: int) -> bool
         b.value is not None and b.how in {"assign", "with"} and _default_client(m, b.value, b.scope, depth + 1)
         for b in bindings
     )
+
+
+def _ancestors(m: Module, node: ast.AST) -> Iterator[ast.AST]:
+    parent = m.parents.get(node)
+    while parent is not None:
+        yield parent
+        parent = m.parents.get(parent)
+
+
+def _contains(tree: ast.AST, node: ast.AST) -> bool:
+    return any(n is node for n in ast.walk(tree))
+
+
+def _statement_chain(m: Module, node: ast.stmt, fn: ast.AST) -> list[tuple[ast.stmt, list[ast.stmt]]]:
+    """`node` and each statement around it, up to `fn`'s body, each with the block holding it
+    (the ``body``, ``orelse``, ``finalbody`` or handler body it sits in)."""
+    chain: list[tuple[ast.stmt, list[ast.stmt]]] = []
+    stmt: ast.AST | None = node
+    while isinstance(stmt, ast.stmt) and stmt is not fn:
+        parent = m.parents.get(stmt)
+        if parent is None:
+            break
+        blocks = [getattr(parent, f, None) for f in ("body", "orelse", "finalbody")]
+        block = next((b for b in blocks if isinstance(b, list) and any(s is stmt for s in b)), None)
+        if block is None:
+            break
+        chain.append((stmt, block))
+        stmt = m.parents.get(parent) if isinstance(parent, (ast.ExceptHandler, ast.match_case)) else parent
+    return chain
 
 
 def _caught(handler: ast.ExceptHandler) -> list[ast.expr]:

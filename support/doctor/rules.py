@@ -75,11 +75,12 @@ RULES: dict[str, Rule] = {
         ),
         Rule(
             "OA108",
-            "stream left open when the loop over it exits early",
+            "stream left open: the loop over it exits early, or is never reached",
             "loop over an OpenAI stream that can exit early (`break`, `return` or `raise`) with nothing closing "
             "the stream: the rest of the response is never read, so its HTTP connection stays checked out of the "
-            "client's pool until the stream is garbage-collected; each early exit leaks one, and once the pool is "
-            'exhausted every request waits for a free connection until it times out ("works for hours, then '
+            "client's pool until the stream is garbage-collected (or, on the aiohttp transport, until the whole "
+            "reply has arrived, if that comes first); each early exit leaks one for that long, and once the pool "
+            'is exhausted every request waits for a free connection until it times out ("works for hours, then '
             'times out"); open it with `async with await client...create(..., stream=True) as stream:` (`with` '
             "for the sync client) or `finally: await stream.close()`",
         ),
@@ -133,6 +134,17 @@ VARIANTS: dict[tuple[str, str], str] = {
         "opens new TCP/TLS connections instead of reusing warm ones, and leaves them open until the client is "
         "garbage-collected; create one client at start-up (the lifespan) and pass it in, or use "
         "`async with AsyncOpenAI() as client:` where a short-lived client is really meant"
+    ),
+    ("OA108", "unread"): (
+        "OpenAI stream opened, then left before the loop over it (a `return`, `raise`, `break` or `continue` "
+        "between the call and the loop) with nothing closing it: the SDK closes a stream's response when its "
+        "iteration ends or on `close()`, and a stream never iterated has no iteration to end, so not even "
+        "garbage collection closes it; on the SDK's default transport its HTTP connection stays checked out of "
+        "the client's pool for good (aiohttp's gives it back once the whole reply has arrived); each such exit "
+        "leaks one, and once the pool is exhausted every request waits for a free connection until it times "
+        "out; decide before opening the stream, or open it with "
+        "`async with await client...create(..., stream=True) as stream:` (`with` for the sync client) "
+        "around the check, or close it in `finally: await stream.close()`"
     ),
     ("OA103", "async-for"): (
         "`async for` over an AsyncOpenAI call that is not awaited: \"TypeError: 'async for' requires an object "

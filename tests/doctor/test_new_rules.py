@@ -86,3 +86,24 @@ def test_oa112_cites_where_fastapi_runs_sync_dependencies_on_a_thread() -> None:
 def test_every_new_rule_has_a_case_and_a_row() -> None:
     assert sorted(CASES) == NEW_CODES
     assert all(code in RULES for code in NEW_CODES)
+
+
+def test_oa108_flags_both_leaks_in_stream_leaks_each_with_its_message_and_neither_fix() -> None:
+    """support/stream_leaks.py (notebook 11): `break_early` leaks until a collection, `return_before_reading`
+    for good; the fixes beside them (`async with stream`, `finally: await stream.close()`) stay clean."""
+    import ast
+
+    from support.doctor.rules import VARIANTS
+
+    path = ROOT / "support" / "stream_leaks.py"
+    source = path.read_text()
+    functions = [n for n in ast.walk(ast.parse(source)) if isinstance(n, ast.AsyncFunctionDef)]
+
+    def function_at(line: int) -> str:
+        return next(f.name for f in functions if f.lineno <= line <= (f.end_lineno or f.lineno))
+
+    found = {(function_at(i.line), i.code, i.message) for i in check_source(source, str(path))}
+    assert found == {
+        ("break_early", "OA108", RULES["OA108"].message),
+        ("return_before_reading", "OA108", VARIANTS[("OA108", "unread")]),
+    }

@@ -27,7 +27,7 @@ What notebook cells import (top level, one job each):
 - `stream_leaks`: ways to leave a stream open, their fixes, and what each leaves in a small pool;
 - `soak`: many mixed calls, and what the process retains at the start, middle and end;
 - `stale_connections`: a kept-alive connection a middlebox forgot, and what each client does;
-- `paced`: a client-side limiter that keeps calls under a key's requests and tokens limits, sized from the x-ratelimit-* headers;
+- `paced`: a client-side limiter for a key's requests and tokens limits, sized from the x-ratelimit-* headers;
 - `batches`: one batch under rate limits, sent by gather, a semaphore and the pacer, and what each cost;
 - `retry_layers`: tenacity over the SDK's retries, and one retry layer that fails fast on insufficient_quota;
 - `loop_clients`: one AsyncOpenAI shared by thread-pool workers that asyncio.run each task, and the fixes;

@@ -108,8 +108,16 @@ class RunningProxy:
     def error_log(self) -> str:
         return _read(self.folder / "error.log")
 
-    def access_log(self) -> list[str]:
-        return _read(self.folder / "access.log").splitlines()
+    def access_log(self, *, at_least: int = 0, timeout_s: float = 5.0) -> list[str]:
+        """The access log's lines, once it holds `at_least` of them. nginx writes a request's
+        line when it has finished the request, a moment after its client read the last byte:
+        reading at once can miss the newest. TimeoutError if they are not all there in time."""
+        deadline = time.monotonic() + timeout_s
+        while len(lines := _read(self.folder / "access.log").splitlines()) < at_least:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"nginx logged {len(lines)} requests, not {at_least}, within {timeout_s} s")
+            time.sleep(0.02)
+        return lines
 
 
 def nginx_path() -> str | None:

@@ -12,15 +12,13 @@ journal saw, attempt by attempt.
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import dataclass
 from typing import Any
 
-from openai import APIError
 from openai._constants import DEFAULT_CONNECTION_LIMITS, DEFAULT_MAX_RETRIES
 
 from .pools import Transport, pooled_client
-from .stream_leaks import PROMPT
+from .stream_leaks import PROMPT, plain_call
 from .tables import text_table
 from .upstream import RunningUpstream, run_upstream
 
@@ -74,13 +72,7 @@ async def stale_call(
         await client.chat.completions.create(model=model, messages=PROMPT, max_completion_tokens=4)
         await asyncio.sleep(idle_s)
         before = {e.seq for e in upstream.journal.entries()}
-        started = time.perf_counter()
-        try:
-            await client.chat.completions.create(model=model, messages=PROMPT, max_completion_tokens=4)
-            outcome = "ok"
-        except APIError as error:
-            outcome = type(error).__name__
-        seconds = time.perf_counter() - started
+        outcome, seconds = await plain_call(client, model)
     await asyncio.sleep(0.05)  # a silent connection is recorded once the client hangs up
     attempts = [
         f"connection {e.connection}: {e.outcome}" + (f" ({e.fault})" if e.fault else "")

@@ -25,7 +25,16 @@ from openai.types.chat import ChatCompletionMessageParam
 from .pools import PoolSnapshot, Transport, pool_snapshot, pooled_client
 from .tables import text_table
 
-__all__ = ["FIXES", "LEAKS", "LeakRow", "Pattern", "format_leak_rows", "leak_experiment", "lent_until_the_reply_ends"]
+__all__ = [
+    "FIXES",
+    "LEAKS",
+    "LeakRow",
+    "Pattern",
+    "format_leak_rows",
+    "leak_experiment",
+    "lent_until_the_reply_ends",
+    "plain_call",
+]
 
 Pattern = Callable[[AsyncOpenAI, str], Awaitable[None]]
 PROMPT: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Tell me a story."}]
@@ -138,7 +147,7 @@ async def leak_experiment(
         gc.collect()
         await asyncio.sleep(0.05)  # the collector schedules the streams' aclose() as tasks
         after_gc = pool_snapshot(client)
-        next_call, next_call_s = await _plain_call(client, model)
+        next_call, next_call_s = await plain_call(client, model)
     finally:
         await client.close()
     return LeakRow(transport, name, repeats, failed, after, after_gc, len(errors), next_call, next_call_s, runs_s)
@@ -175,7 +184,8 @@ def format_leak_rows(rows: list[LeakRow]) -> str:
     return text_table(table, numeric_from=2)
 
 
-async def _plain_call(client: AsyncOpenAI, model: str) -> tuple[str, float]:
+async def plain_call(client: AsyncOpenAI, model: str) -> tuple[str, float]:
+    """One short plain call: ``"ok"`` or the SDK exception's class, and its wall time."""
     started = time.perf_counter()
     try:
         await client.chat.completions.create(model=model, messages=PROMPT, max_completion_tokens=8)

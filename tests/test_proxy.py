@@ -52,7 +52,9 @@ def test_proxies_and_stops_cleanly(upstream: RunningUpstream) -> None:
     with nginx_in_front(upstream.base_url) as proxy:
         response = httpx.get(f"{proxy.base_url}/v1/models", headers=AUTH, timeout=5)
         assert response.status_code == 200 and response.headers["server"].startswith("nginx/")
-        assert any('"GET /v1/models HTTP/1.1" 200' in line for line in proxy.access_log())
+        assert any('"GET /v1/models HTTP/1.1" 200' in line for line in proxy.access_log(at_least=1))
+        with pytest.raises(TimeoutError, match=r"nginx logged 1 requests, not 2, within 0\.1 s"):
+            proxy.access_log(at_least=2, timeout_s=0.1)
         pid = int((proxy.folder / "nginx.pid").read_text())
         if os.geteuid() == 0:  # as root it runs as nobody, master included
             status = Path(f"/proc/{pid}/status").read_text()

@@ -1,7 +1,8 @@
 """The bundled OpenAI-compatible upstream: a real HTTP server for the real SDK.
 
 It answers Chat Completions and Responses (plain and streamed) and the models list,
-deterministically, after a configurable latency, with faults on demand (see `faults`),
+deterministically, after a configurable latency (one for all, or a seeded lognormal
+spread with ``latency_p99``: `latency`), with faults on demand (see `faults`),
 and keeps a journal of every request it received (see `journal`). Every reply is one the
 installed SDK accepts with ``_strict_response_validation=True``
 (``tests/upstream/test_strict_validation.py`` fails when the two drift apart).

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 
 import uvicorn
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from ..serve import ServerStartError, bind_socket
 from .app import UpstreamApp
@@ -42,6 +44,15 @@ def build_parser(defaults: UpstreamSettings) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--ttft", type=float, default=defaults.ttft, help="seconds to a stream's first chunk (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--latency-p99",
+        type=float,
+        default=defaults.latency_p99,
+        metavar="S",
+        help="spread the latencies: each request's is drawn (seeded by --seed and its number) from a lognormal "
+        "with median --latency and 99th percentile S, its TTFT scaled alike, so that concurrent clients do not move "
+        "in lockstep (default: $UPSTREAM_LATENCY_P99, else every request takes --latency)",
     )
     parser.add_argument(
         "--chunk-delay", type=float, default=defaults.chunk_delay, help="seconds between chunks (default: %(default)s)"
@@ -124,11 +135,19 @@ def build_parser(defaults: UpstreamSettings) -> argparse.ArgumentParser:
     return parser
 
 
+def _problem(error: ErrorDetails, name: Callable[[list[str]], str]) -> str:
+    """One validation error as ``<option>: <message>``; a check across options (no location)
+    is its message alone, without pydantic's "Value error, " prefix."""
+    message = error["msg"].removeprefix("Value error, ")
+    location = [str(part) for part in error["loc"]]
+    return f"{name(location)}: {message}" if location else message
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         defaults = UpstreamSettings()
     except ValidationError as exc:
-        problems = "; ".join(f"UPSTREAM_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+        problems = "; ".join(_problem(e, lambda loc: f"UPSTREAM_{'_'.join(loc).upper()}") for e in exc.errors())
         print(f"{PROG}: error: invalid environment variable: {problems}", file=sys.stderr)
         return 2
     parser = build_parser(defaults)
@@ -136,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {
         "latency": args.latency,
         "ttft": args.ttft,
+        "latency_p99": args.latency_p99,
         "chunk_delay": args.chunk_delay,
         "reply_tokens": args.reply_tokens,
         "seed": args.seed,
@@ -158,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
             parse_fault(settings.fault, source="--fault")
         sock = bind_socket(args.host, args.port)
     except ValidationError as exc:
-        parser.error("; ".join(f"--{'-'.join(map(str, e['loc'])).replace('_', '-')}: {e['msg']}" for e in exc.errors()))
+        parser.error("; ".join(_problem(e, lambda loc: "--" + "-".join(loc).replace("_", "-")) for e in exc.errors()))
     except UpstreamError as exc:
         parser.error(exc.message)
     except ServerStartError as exc:

@@ -32,6 +32,7 @@ from .connections import ConnectionTracker, Visit, transport_of
 from .errors import UpstreamError
 from .faults import Fault, parse_fault
 from .journal import Journal, JournalEntry, Outcome
+from .latency import latency_factor
 from .ratelimits import UNLIMITED_HEADERS, RateLimiter, token_cost
 from .replies import Reply, make_reply, prompt_tokens, request_id
 from .requests import GenerationRequest, decode_json_object, parse_chat_request, parse_responses_request
@@ -145,7 +146,10 @@ class _Exchange:
             request = parse_responses_request(body, self.app.responses.get)
         self.entry.model, self.entry.stream = request.model, request.stream
         self._check_model(request.model)
-        delay = self._latency(self.settings.ttft if request.stream else self.settings.latency)
+        settings = self.settings
+        spread = latency_factor(settings.seed, self.entry.seq, settings.latency, settings.latency_p99)
+        delay = self._latency((settings.ttft if request.stream else settings.latency) * spread)
+        self.entry.planned_latency = delay
         self._admit(key, request)
         fault = self._fault()
         self._start_disconnect_watch()

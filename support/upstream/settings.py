@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MODELS = ["gpt-4o-mini", "gpt-4.1-mini", "gpt-5-mini", "gpt-5-nano"]
@@ -17,6 +17,13 @@ class UpstreamSettings(BaseSettings):
 
     latency: float = Field(0.5, ge=0, description="seconds a plain (non-streamed) call takes")
     ttft: float = Field(0.2, ge=0, description="seconds until a stream's first chunk")
+    latency_p99: float | None = Field(
+        None,
+        gt=0,
+        allow_inf_nan=False,
+        description="spread latencies: each request's is drawn, seeded, from a lognormal whose median is `latency` "
+        "and whose 99th percentile is this (its TTFT scaled alike); unset: every request takes `latency`",
+    )
     chunk_delay: float = Field(0.02, ge=0, description="seconds between stream chunks")
     reply_tokens: int = Field(16, ge=1, le=4096, description="length of a reply the model 'finishes'")
     seed: int = Field(0, description="seed of the deterministic replies and ids")
@@ -62,3 +69,12 @@ class UpstreamSettings(BaseSettings):
     created: int = Field(
         1_767_225_600, description="the fixed 'created' timestamp of replies, for reproducible outputs"
     )
+
+    @model_validator(mode="after")
+    def _p99_above_the_median(self) -> UpstreamSettings:
+        if self.latency_p99 is not None and not 0 < self.latency <= self.latency_p99:
+            raise ValueError(
+                f"latency_p99 ({self.latency_p99}) needs a latency above 0 and at most latency_p99 "
+                f"(got latency {self.latency})"
+            )
+        return self

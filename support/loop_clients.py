@@ -35,6 +35,7 @@ from typing import Literal, TypeVar
 from openai import APITimeoutError, AsyncOpenAI, DefaultAioHttpClient
 from openai.types.chat import ChatCompletionMessageParam
 
+from .pools import Transport
 from .tables import text_table
 from .target import Target
 from .upstream.journal import JournalEntry
@@ -55,7 +56,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-Transport = Literal["httpx2", "aiohttp"]
 Strategy = Literal["shared", "per_loop", "runner", "sync"]
 STRATEGIES: dict[Strategy, str] = {
     "shared": "one shared AsyncOpenAI, asyncio.run per task",

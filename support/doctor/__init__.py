@@ -1,7 +1,7 @@
 """The doctor: find OpenAI SDK misuse in async Python code, statically and at run time.
 
 Static (``python -m support.doctor PATH...``): an AST checker for Python files and
-notebooks with rules OA101-OA107 (see `rules.RULES`), ruff-style output, ``--format
+notebooks with rules OA101-OA112 (see `rules.RULES`), ruff-style output, ``--format
 json``, ``--select``/``--ignore``, ``# noqa: OA102``. It follows import aliases, module
 globals, ``self.client``, ``app.state.X``, annotated parameters (``Annotated[OpenAI,
 Depends(...)]``) and ``with_options(...)`` chains, and flags only what it is sure of.

@@ -144,20 +144,28 @@ RESET_RAISES = {
 }
 
 
-@pytest.mark.parametrize("transport", TRANSPORTS)
-def test_a_request_on_a_stale_connection_is_reset(transport: str) -> None:
+def _failed_call_after_idle(
+    transport: str, upstream: dict[str, Any], **client_options: Any
+) -> tuple[BaseException, float, list[JournalEntry]]:
+    """One call, 0.35 s idle, then a call that must fail: its error, how long it took, the journal."""
+
     async def main() -> tuple[BaseException, float, list[JournalEntry]]:
-        async with run_upstream(**STALE) as up, sdk(up, transport, max_retries=0) as client:
+        async with run_upstream(**upstream) as up, sdk(up, transport, max_retries=0, **client_options) as client:
             await client.chat.completions.create(model=MODEL, messages=PROMPT)
             await asyncio.sleep(0.35)
             started = time.monotonic()
-            with pytest.raises(openai.APIConnectionError) as caught:
+            with pytest.raises(openai.APIConnectionError) as caught:  # APITimeoutError is one
                 await client.chat.completions.create(model=MODEL, messages=PROMPT)
             elapsed = time.monotonic() - started
             entries = await up.journal.wait_for(lambda es: len(es) == 2 and es[1].finished_at is not None)
         return caught.value, elapsed, entries
 
-    error, elapsed, entries = asyncio.run(main())
+    return asyncio.run(main())
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_request_on_a_stale_connection_is_reset(transport: str) -> None:
+    error, elapsed, entries = _failed_call_after_idle(transport, STALE)
     expected_type, expected_chain = RESET_RAISES[transport]
     assert type(error) is expected_type
     names = chain(error)
@@ -188,21 +196,8 @@ def test_the_sdks_retry_absorbs_a_stale_reset_on_a_new_connection(transport: str
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_a_silent_stale_connection_ends_in_the_clients_read_timeout(transport: str) -> None:
-    async def main() -> tuple[BaseException, float, list[JournalEntry]]:
-        async with (
-            run_upstream(**STALE, stale_mode="silent") as up,
-            sdk(up, transport, max_retries=0, timeout=0.4) as client,
-        ):
-            await client.chat.completions.create(model=MODEL, messages=PROMPT)
-            await asyncio.sleep(0.35)
-            started = time.monotonic()
-            with pytest.raises(openai.APITimeoutError) as caught:
-                await client.chat.completions.create(model=MODEL, messages=PROMPT)
-            elapsed = time.monotonic() - started
-            entries = await up.journal.wait_for(lambda es: len(es) == 2 and es[1].finished_at is not None)
-        return caught.value, elapsed, entries
-
-    error, elapsed, entries = asyncio.run(main())
+    error, elapsed, entries = _failed_call_after_idle(transport, {**STALE, "stale_mode": "silent"}, timeout=0.4)
+    assert isinstance(error, openai.APITimeoutError)
     assert chain(error)[1] == "httpx2.ReadTimeout", chain(error)
     assert 0.4 <= elapsed < 1.0, elapsed
     assert seen(entries) == [(1, None, "ok"), (1, "stale_connection", "disconnected")]

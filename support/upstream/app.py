@@ -5,7 +5,8 @@ of a measurement, and the ``reset`` fault needs the raw connection, which a fram
 would hide.
 
 Routes: ``POST /v1/chat/completions``, ``POST /v1/responses``, ``GET /v1/models``,
-``GET /v1/models/{id}``, and for notebooks running it in another process
+``GET /v1/models/{id}``, the same in Azure OpenAI's shape (``/openai/deployments/{name}/chat/completions``,
+``/openai/responses``, ``/openai/models``; see `azure`), and for notebooks running it in another process
 ``GET``/``DELETE /_upstream/journal``.
 
 A request goes through, in order: the stale-connection check (``stale_after``), routing,
@@ -17,6 +18,7 @@ takes a generation slot, and one refused by validation never counts against a li
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hmac
 import json
 import logging
@@ -26,6 +28,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from .azure import azure_key, azure_route, check_deployment
 from .capacity import GenerationGate, Turn
 from .chat_wire import StreamEvent, chat_chunks, chat_completion
 from .connections import ConnectionTracker, Visit, transport_of
@@ -124,6 +127,9 @@ class _Exchange:
 
     async def handle(self) -> None:
         method, path = self.scope["method"], self.scope["path"]
+        azure = azure_route(path, self.scope.get("query_string", b""))
+        if azure is not None:  # AsyncAzureOpenAI's shape: the OpenAI path it stands for
+            path, self.entry.api_version = azure.openai_path, azure.api_version
         route = ("GET", "models") if path.startswith("/v1/models/") else ROUTES.get(path)
         if route is not None and method == route[0]:
             self.entry.endpoint = route[1]
@@ -134,7 +140,9 @@ class _Exchange:
         allowed, endpoint = route
         if method != allowed:
             raise UpstreamError(405, f"Invalid method for URL ({method} {path})")
-        key = self._authenticate()
+        if azure is not None:
+            azure.check()
+        key = self._authenticate(azure is not None)
         if endpoint == "models":
             fault = self._fault()
             await self._read_body()
@@ -144,6 +152,9 @@ class _Exchange:
             request = parse_chat_request(body)
         else:
             request = parse_responses_request(body, self.app.responses.get)
+        if azure is not None and azure.deployment is not None:  # Azure runs the deployment, whatever the body says
+            check_deployment(azure.deployment, self.settings.models)
+            request = dataclasses.replace(request, model=azure.deployment)
         self.entry.model, self.entry.stream = request.model, request.stream
         self._check_model(request.model)
         settings = self.settings
@@ -219,8 +230,11 @@ class _Exchange:
             self.entry.rate_limited = admission.refused
             raise admission.error
 
-    def _authenticate(self) -> str:
-        """The request's bearer key, if it is one the server accepts."""
+    def _authenticate(self, azure: bool = False) -> str:
+        """The request's bearer key (Azure-shaped: its api-key or token), if it is one the server accepts."""
+        expected = self.settings.api_key
+        if azure:
+            return azure_key(self.headers, expected.get_secret_value() if expected is not None else None)
         header: bytes = self.headers.get(b"authorization", b"")
         scheme, _, key = header.decode("latin-1").partition(" ")
         if scheme.lower() != "bearer" or not key.strip():
@@ -229,7 +243,6 @@ class _Exchange:
                 "You didn't provide an API key. You need to provide your API key in an Authorization "
                 "header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
             )
-        expected = self.settings.api_key
         if expected is not None and not hmac.compare_digest(key.encode(), expected.get_secret_value().encode()):
             # Unlike the real service, echo no part of the key: it would land in logs.
             raise UpstreamError(401, "Incorrect API key provided.", code="invalid_api_key")

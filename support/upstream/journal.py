@@ -52,6 +52,7 @@ class JournalEntry:
     chunks_sent: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0  # output tokens generated and sent: what would be billed
+    api_version: str | None = None  # an Azure-shaped request's api-version query parameter (see `azure`)
     planned_latency: float | None = None  # seconds it was to take (a stream: to its first chunk); see `latency`
     started_at: float | None = None  # when its generation got a slot (see `capacity`); None if it never did
     finished_at: float | None = None

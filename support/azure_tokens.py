@@ -1,4 +1,8 @@
-"""Entra ID token providers under load, offline: what a slow credential does to the serving loop.
+"""Azure OpenAI offline: the bundled upstream in Azure's shape, and Entra ID token providers under load.
+
+`bundled_azure` starts the bundled upstream and hands out what ``AzureOpenAI`` and
+``AsyncAzureOpenAI`` need to reach it: an endpoint, a fresh random key (never shown), an
+api-version. The upstream answers Azure's paths (`support.upstream.azure`).
 
 A real ``DefaultAzureCredential`` needs Azure. These credentials stand in for it and
 implement the same protocol (``get_token_info``, see ``azure/core/credentials.py``), so the
@@ -15,17 +19,55 @@ probe checks ``/health`` every `probe_every_s`, and reports what each side saw.
 from __future__ import annotations
 
 import asyncio
+import logging
+import secrets
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 from azure.core.credentials import AccessTokenInfo, TokenRequestOptions
 from fastapi import FastAPI
+from openai import AsyncAzureOpenAI, AzureOpenAI
 
 from .doctor.runtime import BlockingDetector, BlockingMiddleware, BlockingReport
 from .serve import serve_in_thread
+from .upstream import RunningUpstream, upstream_in_thread
+
+# The experiment reads the detector's reports itself; its warnings would only repeat them.
+_QUIET = logging.getLogger(__name__ + ".blocking")
+_QUIET.addHandler(logging.NullHandler())
+_QUIET.propagate = False
+
+API_VERSION = "2024-10-21"  # a generally available Azure OpenAI data-plane version
+
+
+@dataclass
+class BundledAzure:
+    """The bundled upstream, reached the way Azure OpenAI is."""
+
+    endpoint: str
+    key: str = field(repr=False)
+    upstream: RunningUpstream = field(repr=False)
+    api_version: str = API_VERSION
+
+    def sync_client(self, **options: Any) -> AzureOpenAI:
+        return AzureOpenAI(azure_endpoint=self.endpoint, api_key=self.key, api_version=self.api_version, **options)
+
+    def async_client(self, **options: Any) -> AsyncAzureOpenAI:
+        return AsyncAzureOpenAI(azure_endpoint=self.endpoint, api_key=self.key, api_version=self.api_version, **options)
+
+
+@contextmanager
+def bundled_azure(**settings: Any) -> Iterator[BundledAzure]:
+    """Start the bundled upstream with a fresh key; `settings` go to it (latency, models, ...)."""
+    key = secrets.token_urlsafe(24)
+    with upstream_in_thread(api_key=key, **settings) as upstream:
+        yield BundledAzure(upstream.base_url.removesuffix("/v1"), key, upstream)
 
 
 class SlowCredential:
@@ -87,7 +129,7 @@ async def cold_start(
     app: FastAPI, *, requests: int, probe_every_s: float = 0.02, threshold_s: float = 0.1, prompt: str = "hi"
 ) -> ColdStart:
     """Serve `app` fresh, send `requests` chats at once, and probe ``/health`` until they are done."""
-    detector = BlockingDetector(threshold_s)
+    detector = BlockingDetector(threshold_s, logger=_QUIET)
     # Starlette types a middleware factory by its return value; this class is the ASGI app itself.
     app.add_middleware(BlockingMiddleware, detector=detector)  # type: ignore[arg-type]
     with serve_in_thread(app) as server:

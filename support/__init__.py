@@ -31,6 +31,7 @@ What notebook cells import (top level, one job each):
 - `batches`: one batch under rate limits, sent by gather, a semaphore and the pacer, and what each cost;
 - `retry_layers`: tenacity over the SDK's retries, and one retry layer that fails fast on insufficient_quota;
 - `loop_clients`: one AsyncOpenAI shared by thread-pool workers that asyncio.run each task, and the fixes;
+- `azure_tokens`: the bundled upstream reached as Azure OpenAI, and Entra ID token providers under load;
 - `tables`: aligned plain-text tables.
 
 The tools, one folder each:

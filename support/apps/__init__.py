@@ -20,5 +20,8 @@ Streaming (notebook 06), each serving ``POST /chat/stream``:
     stream_async       an async generator over ``AsyncStream``, primed before the 200
     stream_unprimed    FastAPI's own SSE generator route: the 200 goes out first
 
+Around the route (notebook 15):
+    azure_entra        ``AsyncAzureOpenAI`` with a Microsoft Entra ID token provider (async: the fix)
+
 The reference service, a package of its own: ``hardened`` (notebook 07).
 """

@@ -33,7 +33,7 @@ import support.apps
 from support.serve import serve_in_thread
 from support.upstream import JournalEntry, RunningUpstream
 from support.upstream_calls import most_in_flight
-from tests.conftest import MODEL, Binder, wait_until
+from tests.conftest import MODEL, ROOT, Binder, wait_until
 
 PROMPT = "Why should an async route await an async client?"
 BODY = {"prompt": PROMPT}
@@ -51,6 +51,8 @@ APP_MODULES = [
 FIXES = ["fix_sync_route", "fix_to_thread", "fix_to_thread_sized", "fix_async_client", "fix_async_aiohttp"]
 STREAM_MODULES = ["stream_sync", "stream_async", "stream_unprimed"]  # notebook 06
 HARDENED = "hardened"  # a package of its own: tests/apps/hardened/
+# Services built around the route, each with a test file of its own (tests/apps/test_<name>.py)
+AROUND_THE_ROUTE = ["azure_entra"]
 
 if sys.version_info >= (3, 14):
     AWAIT_TYPE_ERROR = "'ChatCompletion' object can't be awaited"
@@ -86,9 +88,16 @@ def chat_entries(upstream: RunningUpstream) -> list[JournalEntry]:
 # --- every module ------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("name", AROUND_THE_ROUTE)
+def test_around_the_route_modules_are_documented_and_tested(name: str) -> None:
+    module = __import__(f"support.apps.{name}", fromlist=["_"])
+    assert (module.__doc__ or "").strip() and name in (support.apps.__doc__ or "")
+    assert (ROOT / "tests" / "apps" / f"test_{name}.py").is_file()
+
+
 def test_the_module_list_is_complete() -> None:
     found = {m.name for m in pkgutil.iter_modules(support.apps.__path__)} - {"schemas"}
-    assert found == {*APP_MODULES, *STREAM_MODULES, HARDENED}
+    assert found == {*APP_MODULES, *STREAM_MODULES, HARDENED, *AROUND_THE_ROUTE}
 
 
 @pytest.mark.parametrize("name", STREAM_MODULES)

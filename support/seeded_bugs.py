@@ -190,9 +190,9 @@ def run_suite(*paths: str, bug: str | None = None, timeout: float = 120.0) -> Su
     ``pytest.ini``; with `bug`, against a copy of the service with that bug seeded."""
     if not paths:
         raise ValueError("name at least one test file or folder")
-    unknown = [p for p in paths if not (TESTED / p).exists()]
+    unknown = [p for p in paths if not (TESTED / p).resolve().is_relative_to(TESTED) or not (TESTED / p).exists()]
     if unknown:
-        raise ValueError(f"not in the example area: {', '.join(unknown)}")
+        raise ValueError(f"not in the example area ({TESTED.name}/): {', '.join(unknown)}")
     with tempfile.TemporaryDirectory() as work:
         args = ["-m", "pytest", "-p", "no:cacheprovider", "-q", "--tb=line", f"--junitxml={work}/report.xml"]
         # Only the plugins the suite uses: the environment's others (nbval, ...) take seconds to import.

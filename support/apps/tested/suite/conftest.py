@@ -20,8 +20,9 @@ from fastapi.testclient import TestClient
 
 from support.upstream import RunningUpstream, upstream_in_thread
 
+from .fakes import KEY
+
 NOWHERE = "http://127.0.0.1:9/v1"  # the discard port: nothing listens on it here
-KEY = "sk-test-not-a-real-key"
 os.environ["OPENAI_BASE_URL"] = NOWHERE
 os.environ["OPENAI_API_KEY"] = KEY
 os.environ["SUMMARIZER_MAX_RETRIES"] = "0"  # no SDK retries in tests: a failure shows at once

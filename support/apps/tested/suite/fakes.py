@@ -4,7 +4,8 @@
 then meets a real ``ChatCompletion`` and a misspelled attribute fails as in production.
 `FakeOpenAI.create` binds its arguments to the SDK's own ``AsyncCompletions.create``
 signature, so a misspelled parameter is a ``TypeError`` here too. The error builders give
-real ``openai`` exceptions carrying real ``httpx2`` responses.
+real ``openai`` exceptions carrying real ``httpx2`` responses. `KEY` is the dummy key
+every test uses.
 """
 
 import inspect
@@ -15,6 +16,7 @@ import openai
 from openai.resources.chat.completions import AsyncCompletions
 from openai.types.chat import ChatCompletion
 
+KEY = "sk-test-not-a-real-key"  # the only key the tests know: the upstream is started requiring it
 REQUEST = httpx2.Request("POST", "https://api.openai.com/v1/chat/completions")
 
 

@@ -45,7 +45,8 @@ def test_without_with_after_another_test(service_env: RunningUpstream) -> None:
 def test_with_builds_the_client_at_startup_and_closes_it_at_shutdown(service_env: RunningUpstream) -> None:
     with TestClient(app) as test_client:
         sdk = app.state.openai
-        assert isinstance(sdk, AsyncOpenAI) and not sdk.is_closed()
+        assert isinstance(sdk, AsyncOpenAI), f"the lifespan made {type(sdk).__name__}"
+        assert not sdk.is_closed()
         assert str(sdk.base_url).rstrip("/") == service_env.base_url
         assert test_client.post("/summarize", json=BODY).status_code == 200
     assert sdk.is_closed()

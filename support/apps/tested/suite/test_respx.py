@@ -12,8 +12,7 @@ from openai import AsyncOpenAI
 
 from support.upstream import RunningUpstream
 
-from .conftest import KEY
-from .fakes import completion_json
+from .fakes import KEY, completion_json
 
 MESSAGES = [{"role": "user", "content": "Who answers: respx or the upstream?"}]
 

@@ -15,7 +15,7 @@ from openai import AsyncOpenAI
 
 from support.upstream import RunningUpstream
 
-from .conftest import KEY
+from .fakes import KEY
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")  # the tests run on the module's loop
 

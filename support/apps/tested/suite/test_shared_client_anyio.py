@@ -12,7 +12,7 @@ from openai import AsyncOpenAI
 
 from support.upstream import RunningUpstream
 
-from .conftest import KEY
+from .fakes import KEY
 
 pytestmark = pytest.mark.anyio
 

@@ -15,7 +15,8 @@ TEXT = "FastAPI runs async routes on one event loop, so a blocking call stalls e
 
 def test_summary_and_tokens_match_what_the_upstream_billed(client: TestClient, service_env: RunningUpstream) -> None:
     response = client.post("/summarize", json={"text": TEXT})
-    assert response.status_code == 200, response.text
+    upstream_statuses = [entry.status for entry in service_env.journal.entries()]
+    assert response.status_code == 200, f"{response.status_code}; the upstream answered {upstream_statuses}"
     [entry] = service_env.journal.entries()
     assert (entry.endpoint, entry.model, entry.status, entry.outcome) == ("chat.completions", "gpt-4o-mini", 200, "ok")
     assert response.json()["summary"]

@@ -11,3 +11,31 @@ workers on a loopback port, stopped with signals. What it measures lives here:
 - `blocking`: a route that blocks its loop against one that awaits (gunicorn's worker timeout);
 - `journal`: what the upstream's journal says about the processes (connections, calls in flight).
 """
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+from IPython.display import Code
+
+from ..display import _Source
+
+__all__ = ["file_source", "module_source"]
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def module_source(name: str) -> Code:
+    """The source of module `name`, read from its file without importing it: some of these
+    modules do their damage at import (a key check with no key set)."""
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.origin is None:
+        raise ModuleNotFoundError(name)
+    return _Source(Path(spec.origin).read_text(), language="python")  # type: ignore[no-untyped-call]
+
+
+def file_source(path: str) -> Code:
+    """The source of the project file at `path` (relative to the project's root), such as
+    a configuration file that is not a module: ``support/apps/hardened/gunicorn.conf.py``."""
+    return _Source((PROJECT_ROOT / path).read_text(), language="python")  # type: ignore[no-untyped-call]

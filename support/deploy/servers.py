@@ -10,7 +10,9 @@ graceful-shutdown demonstrations measure.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
 import shlex
 import signal
 import socket
@@ -29,7 +31,16 @@ import psutil
 
 from ..bench.processes import PROJECT_ROOT, die_with_parent
 
-__all__ = ["DeployError", "Deployed", "Exit", "free_port", "gunicorn_command", "start", "uvicorn_command"]
+__all__ = [
+    "DeployError",
+    "Deployed",
+    "Exit",
+    "free_port",
+    "gunicorn_command",
+    "start",
+    "template_env",
+    "uvicorn_command",
+]
 
 Kind = Literal["uvicorn", "gunicorn"]
 GUNICORN_CONF = "support/apps/hardened/gunicorn.conf.py"
@@ -45,6 +56,15 @@ class Exit:
 
     returncode: int
     seconds: float
+
+
+def template_env(base_url: str, api_key: str, model: str, **settings: str | int) -> dict[str, str]:
+    """The environment the template reads: the SDK's variables, a fresh caller token and
+    ``SERVICE_*`` settings given as keyword arguments (``max_concurrency=2``)."""
+    env = {"OPENAI_BASE_URL": base_url, "OPENAI_API_KEY": api_key, "OPENAI_MODEL": model, "SERVICE_MODEL": model}
+    env["SERVICE_TOKENS"] = "caller-" + secrets.token_urlsafe(12)
+    env |= {f"SERVICE_{name.upper()}": str(value) for name, value in settings.items()}
+    return env
 
 
 def free_port() -> int:
@@ -84,9 +104,18 @@ class Deployed:
     exit: Exit | None = field(default=None)
 
     @property
+    def port(self) -> int:
+        return int(self.base_url.rsplit(":", 1)[1])
+
+    @property
     def shown_command(self) -> str:
-        """The command line as a reader would type it (``python`` is the project's venv)."""
-        return shlex.join(self.command)
+        """The command line as a reader would type it (``python`` is the project's venv), its
+        free port shown as ``PORT``."""
+        return shlex.join(self.command).replace(f":{self.port} ", ":PORT ").replace(f" {self.port} ", " PORT ")
+
+    def log_lines(self, *fragments: str) -> list[str]:
+        """The log's lines that contain any of `fragments`."""
+        return [line for line in self.log().splitlines() if any(f in line for f in fragments)]
 
     def worker_pids(self) -> list[int]:
         """The serving processes, sorted: the master's children (multiprocessing's resource tracker
@@ -143,18 +172,16 @@ class Deployed:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.stop(timeout_s=5.0)
+        self.stop(timeout_s=2.0)  # a worker stuck in a blocking call would hold gunicorn for its graceful_timeout
         self.log_path.unlink(missing_ok=True)
 
 
 def _kill_group(pgid: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
-def _tail(text: str, lines: int = 8) -> str:
+def _tail(text: str, lines: int = 20) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
 

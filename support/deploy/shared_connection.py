@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import httpx
-from openai import OpenAI
+from openai import AsyncOpenAI
 
 from ..upstream.journal import JournalEntry
 
@@ -32,18 +32,18 @@ class Answer:
     text: str | None = None
 
 
-def expected_replies(base_url: str, api_key: str, model: str, prompts: Sequence[str]) -> dict[str, str]:
-    """What the upstream answers each prompt, asked directly."""
-    with OpenAI(base_url=base_url, api_key=api_key, max_retries=0) as client:
-        return {
-            prompt: client.chat.completions.create(
+async def expected_replies(base_url: str, api_key: str, model: str, prompts: Sequence[str]) -> dict[str, str]:
+    """What the upstream answers each prompt, asked directly (all at once)."""
+    async with AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=0) as client:
+
+        async def ask(prompt: str) -> str:
+            completion = await client.chat.completions.create(
                 model=model, messages=[{"role": "user", "content": prompt}], max_completion_tokens=16
             )
-            .choices[0]
-            .message.content
-            or ""
-            for prompt in prompts
-        }
+            return completion.choices[0].message.content or ""
+
+        replies = await asyncio.gather(*(ask(prompt) for prompt in prompts))
+    return dict(zip(prompts, replies, strict=True))
 
 
 async def _ask(http: httpx.AsyncClient, url: str, prompt: str) -> Answer:
@@ -69,7 +69,8 @@ async def ask_in_waves(url: str, prompts: Sequence[str], *, wave: int, timeout_s
 
 @dataclass
 class Findings:
-    outcomes: Counter[str] = field(default_factory=Counter)  # "right answer", "500", "no answer", "someone else's answer"
+    # "right answer", "someone else's answer", "500", "no answer"
+    outcomes: Counter[str] = field(default_factory=Counter)
     keycheck_connection: int | None = None  # the connection the key check opened
     calls_on_it: int = 0  # chat calls the upstream received on that connection
     pids_on: dict[int, set[int]] = field(default_factory=dict)  # connection -> the worker pids that got replies from it

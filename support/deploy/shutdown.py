@@ -50,16 +50,18 @@ class _Reader(threading.Thread):
 
     def run(self) -> None:
         try:
-            with httpx.Client(timeout=self.timeout_s) as http:
-                with http.stream("POST", self.url, json=self.body, headers=self.headers) as response:
-                    name = "delta"
-                    for line in response.iter_lines():
-                        if line.startswith("event:"):
-                            name = line.removeprefix("event:").strip()
-                        elif line.startswith("data:"):
-                            self.events[name] += 1
-                            name = "delta"
-                            self.first.set()
+            with (
+                httpx.Client(timeout=self.timeout_s) as http,
+                http.stream("POST", self.url, json=self.body, headers=self.headers) as response,
+            ):
+                name = "delta"
+                for line in response.iter_lines():
+                    if line.startswith("event:"):
+                        name = line.removeprefix("event:").strip()
+                    elif line.startswith("data:"):
+                        self.events[name] += 1
+                        name = "delta"
+                        self.first.set()
             self.ended = "complete"
         except Exception as exc:  # what the caller sees when the server goes: the lesson, not a failure
             self.ended = type(exc).__name__

@@ -67,3 +67,12 @@ def test_a_client_nobody_replaced_never_leaves_the_machine() -> None:
     assert failed, run.output
     # each failure is the service's 502 ("the model could not answer"): a connection refused
     assert all("502" in run.messages[test] or "could not answer" in run.messages[test] for test in failed), run.messages
+
+
+def test_the_services_retry_after_cap_is_the_sdks() -> None:
+    """The service caps a passed-on Retry-After at the longest wait the SDK itself honours."""
+    from openai._constants import MAX_RETRY_AFTER_DELAY
+
+    from support.apps.tested.service import RETRY_AFTER_CAP_S
+
+    assert RETRY_AFTER_CAP_S == MAX_RETRY_AFTER_DELAY

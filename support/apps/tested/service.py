@@ -6,7 +6,8 @@ closed on shutdown. Routes get it through `get_client`, so a test can replace it
 ``app.dependency_overrides[get_client]``. ``POST /summarize`` answers
 ``{"summary", "tokens"}``; the SDK's errors become documented statuses:
 
-- ``openai.RateLimitError`` (429 after the SDK's retries): 503 with ``Retry-After``;
+- ``openai.RateLimitError`` (429 after the SDK's retries): 503 with ``Retry-After`` (the
+  upstream's, when it is a whole number of seconds, capped; else 1);
 - ``openai.APITimeoutError``: 504;
 - any other ``openai.APIError`` (connection failures, 4xx and 5xx): 502.
 """
@@ -22,6 +23,7 @@ from openai import AsyncOpenAI
 from pydantic import BaseModel, Field
 
 INSTRUCTIONS = "Summarize the user's text in one sentence."
+RETRY_AFTER_CAP_S = 120  # the longest Retry-After the SDK itself honours (MAX_RETRY_AFTER_DELAY)
 
 
 class SummarizeRequest(BaseModel):
@@ -51,9 +53,11 @@ async def get_client(request: Request) -> AsyncOpenAI:
 
 
 def retry_after(error: openai.RateLimitError) -> str:
-    """The upstream's Retry-After if it is a whole number of seconds, else 1."""
+    """The upstream's Retry-After if it is a whole number of seconds (at most the cap), else 1."""
     value = error.response.headers.get("retry-after", "")
-    return value if value.isdigit() else "1"
+    if value.isascii() and value.isdigit():
+        return str(min(int(value), RETRY_AFTER_CAP_S))
+    return "1"
 
 
 @app.post("/summarize")

@@ -51,11 +51,39 @@ def test_a_rate_limit_is_503_with_retry_after(fake_client: TestClient, fake: Fak
     assert (response.status_code, response.headers.get("retry-after")) == (503, "7")
 
 
+@pytest.mark.parametrize(
+    ("sent", "passed_on"),
+    [
+        ("0", "0"),
+        ("120", "120"),
+        ("86400", "120"),
+        ("soon", "1"),
+        ("-1", "1"),
+        ("1.5", "1"),
+        ("", "1"),
+        ("Wed, 21 Oct 2026 07:28:00 GMT", "1"),
+    ],
+)
+def test_retry_after_is_passed_on_only_as_bounded_whole_seconds(
+    fake_client: TestClient, fake: FakeOpenAI, sent: str, passed_on: str
+) -> None:
+    fake.reply = rate_limit_error(retry_after=sent)
+    response = fake_client.post("/summarize", json={"text": TEXT})
+    assert (response.status_code, response.headers.get("retry-after")) == (503, passed_on)
+
+
 def test_a_timeout_is_504(fake_client: TestClient, fake: FakeOpenAI) -> None:
     fake.reply = timeout_error()
     assert fake_client.post("/summarize", json={"text": TEXT}).status_code == 504
 
 
-def test_bad_input_never_calls_the_model(fake_client: TestClient, fake: FakeOpenAI) -> None:
-    assert fake_client.post("/summarize", json={"text": ""}).status_code == 422
+@pytest.mark.parametrize("body", [{"text": ""}, {"text": "x" * 20_001}, {"text": 42}, {}, {"prompt": TEXT}])
+def test_bad_input_never_calls_the_model(fake_client: TestClient, fake: FakeOpenAI, body: dict[str, object]) -> None:
+    assert fake_client.post("/summarize", json=body).status_code == 422
+    assert fake.calls == []
+
+
+def test_a_body_that_is_not_json_never_calls_the_model(fake_client: TestClient, fake: FakeOpenAI) -> None:
+    response = fake_client.post("/summarize", content=b"{not json", headers={"content-type": "application/json"})
+    assert response.status_code == 422
     assert fake.calls == []

@@ -75,7 +75,7 @@ def stream_through_shutdown(
     body: Any,
     *,
     headers: Mapping[str, str] | None = None,
-    after_s: float = 0.3,
+    after_s: float = 0.1,
     sig: int = signal.SIGTERM,
     timeout_s: float = 30.0,
 ) -> ShutdownRun:

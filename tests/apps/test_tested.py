@@ -39,6 +39,8 @@ def test_the_pitfalls_fail_as_their_docstrings_say() -> None:
     assert run.outcomes == {
         "pitfalls/test_module_client_function_loops.py::test_first": "passed",
         "pitfalls/test_module_client_function_loops.py::test_second": "failed",
+        "pitfalls/test_module_client_warmed_up.py::test_first": "failed",
+        "pitfalls/test_module_client_warmed_up.py::test_second": "error",
         "pitfalls/test_module_fixture_default_loop.py::test_uses_the_shared_client": "error",
         "pitfalls/test_module_level_client.py::test_first": "passed",
         "pitfalls/test_module_level_client.py::test_second": "failed",

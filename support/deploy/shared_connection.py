@@ -11,8 +11,10 @@ to the TCP connection it came on.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import httpx
@@ -20,7 +22,7 @@ from openai import AsyncOpenAI
 
 from ..upstream.journal import JournalEntry
 
-__all__ = ["Answer", "Findings", "ask_in_waves", "expected_replies", "findings"]
+__all__ = ["Answer", "Findings", "ask_in_waves", "expected_replies", "findings", "server_warnings"]
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,8 @@ async def ask_in_waves(url: str, prompts: Sequence[str], *, wave: int, timeout_s
 class Findings:
     # "right answer", "someone else's answer", "500", "no answer"
     outcomes: Counter[str] = field(default_factory=Counter)
-    keycheck_connection: int | None = None  # the connection the key check opened
+    checks: int = 0  # key checks the upstream received: one per process that imported the module
+    keycheck_connection: int | None = None  # the connection the first key check opened
     calls_on_it: int = 0  # chat calls the upstream received on that connection
     pids_on: dict[int, set[int]] = field(default_factory=dict)  # connection -> the worker pids that got replies from it
 
@@ -94,6 +97,7 @@ def findings(answers: Sequence[Answer], expected: dict[str, str], entries: Seque
         else:
             found.outcomes["no answer" if answer.status == 0 else str(answer.status)] += 1
     checks = [e for e in entries if e.endpoint == "models"]
+    found.checks = len(checks)
     found.keycheck_connection = checks[0].connection if checks else None
     found.calls_on_it = sum(1 for e in entries if e.endpoint != "models" and e.connection == found.keycheck_connection)
     connection_of = {e.request_id: e.connection for e in entries}
@@ -104,3 +108,28 @@ def findings(answers: Sequence[Answer], expected: dict[str, str], entries: Seque
             pids[connection].add(answer.pid)
     found.pids_on = dict(pids)
     return found
+
+
+class _Keep(logging.Handler):
+    def __init__(self, into: list[str]) -> None:
+        super().__init__(level=logging.WARNING)
+        self.into = into
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.into.append(record.getMessage())
+
+
+@contextlib.contextmanager
+def server_warnings(logger_name: str = "uvicorn.error") -> Iterator[list[str]]:
+    """Collect what an in-process uvicorn server (the bundled upstream) warns about while the
+    block runs, instead of printing it: two workers' requests interleaved on one connection
+    reach the upstream as ``Invalid HTTP request received.``. Enter it after the server started
+    (starting uvicorn reconfigures logging)."""
+    logger = logging.getLogger(logger_name)
+    seen: list[str] = []
+    handlers, propagate = logger.handlers[:], logger.propagate
+    logger.handlers, logger.propagate = [_Keep(seen)], False
+    try:
+        yield seen
+    finally:
+        logger.handlers, logger.propagate = handlers, propagate

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from uvicorn_worker import UvicornWorker
+from uvicorn_worker import UvicornWorker  # type: ignore[import-untyped]  # ships no py.typed
 
 from .connections import server_limits
 from .settings import Settings
 
 
-class HardenedWorker(UvicornWorker):
+class HardenedWorker(UvicornWorker):  # type: ignore[misc]  # an untyped base class
     """A `UvicornWorker` whose uvicorn bounds shutdown and connections as the template's ``__main__`` does."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

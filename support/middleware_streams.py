@@ -5,6 +5,10 @@ reads whole streams from it (when each event arrived, what the middleware logged
 reads one more and walks away after a few events, and asks the bundled upstream's journal
 what became of that request: stopped when the client left (``disconnected``), or generated
 to the end (``ok``). `table` and `logged_table` print the runs side by side.
+
+`abandoned_steps` is the other long request: the service's multi-step route, which checks
+``request.is_disconnected()`` between model calls, left by its client partway; it reports
+how many steps the route ran, and (bundled upstream) how many calls the upstream received.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ import statistics
 import time
 from dataclasses import dataclass
 
+import httpx
+
 from .apps import middleware as service
 from .logcapture import log_lines
 from .serve import serve_in_thread
@@ -24,7 +30,7 @@ from .target import Target
 from .upstream.journal import JournalEntry
 from .upstream_calls import calls_from_now
 
-__all__ = ["Logged", "Through", "logged_table", "parse_log", "table", "through"]
+__all__ = ["Abandoned", "Logged", "Through", "abandoned_steps", "logged_table", "parse_log", "table", "through"]
 
 LOG_LINE = re.compile(
     r"^(?P<rid>\S+) status=(?P<status>\d+) seconds=(?P<seconds>[\d.]+) body_bytes=(?P<bytes>\d+|\?) "
@@ -174,3 +180,46 @@ def logged_table(runs: list[Through]) -> str:
             ]
         )
     return text_table(rows, numeric_from=1)
+
+
+@dataclass(frozen=True)
+class Abandoned:
+    """A multi-step request its client left partway."""
+
+    middleware: str
+    steps: int  # asked for
+    steps_run: int  # as the route recorded them
+    upstream_calls: int | None  # model calls the upstream received (bundled upstream only)
+
+    @property
+    def stopped_early(self) -> bool:
+        return self.steps_run < self.steps
+
+
+async def abandoned_steps(
+    target: Target, middleware: service.Middleware, *, steps: int, leave_after_s: float, timeout_s: float = 30.0
+) -> Abandoned:
+    """POST ``/chat/steps?steps=N`` to the service behind `middleware`, leave after
+    `leave_after_s`, and wait until the route has finished. RuntimeError if the request
+    was answered before the client left (give it more `steps`)."""
+    if steps < 1 or leave_after_s <= 0:
+        raise ValueError("steps must be at least 1 and leave_after_s positive")
+    target.export_sdk_env()
+    app = service.create_app(middleware)
+    with log_lines(service.log.name), serve_in_thread(app) as server:
+        calls = calls_from_now(target)
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=leave_after_s) as http:
+            try:
+                await http.post("/chat/steps", params={"steps": steps}, json={"prompt": "Plan a trip."})
+            except httpx.TimeoutException:
+                pass
+            else:
+                raise RuntimeError(f"{middleware}: all {steps} steps ran before the client left; ask for more")
+        deadline = time.monotonic() + timeout_s
+        while not app.state.steps_run:  # the route appends when it ends
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{middleware}: the route did not finish within {timeout_s:g} s")
+            await asyncio.sleep(0.01)
+        run: int = app.state.steps_run[0]
+        entries = await calls.settled(at_least=max(run, 1), timeout=timeout_s) if calls.observable and run else []
+    return Abandoned(middleware, steps, run, len(entries) if calls.observable else None)

@@ -20,6 +20,14 @@ async generator of server-sent events. The middleware gives each response an
   body bytes as they pass, and logs when the app returns, with the stream's real length
   and whether its final message was sent (``complete``) or the client left (``cut``).
 
+``POST /chat/steps?steps=N`` is the other long request: N model calls in turn (an agent's
+loop) that stops early once ``await request.is_disconnected()`` says the client has gone.
+Behind a ``BaseHTTPMiddleware`` that check never comes true: ``is_disconnected`` calls the
+app's ``receive`` inside an already-cancelled scope, to take only a message that is ready
+(``Request.is_disconnected`` in starlette/requests.py), and the middleware's ``receive``
+(``receive_or_disconnect``) starts a task group first, which the cancelled scope stops
+before it reads anything. The route records how many steps it ran in ``app.state.steps_run``.
+
 `create_app` builds the service behind one of them (or none); each app has its own
 `AsyncOpenAI`, made in its lifespan.
 """
@@ -33,7 +41,7 @@ from contextvars import ContextVar
 from typing import Annotated, Literal
 
 import openai
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from openai import AsyncOpenAI
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
@@ -125,6 +133,27 @@ async def get_client(request: Request) -> AsyncOpenAI:
     return client
 
 
+async def chat_steps(
+    body: ChatRequest,
+    request: Request,
+    client: Annotated[AsyncOpenAI, Depends(get_client)],
+    steps: Annotated[int, Query(ge=1, le=20)] = 5,
+) -> dict[str, int]:
+    """Model calls in turn, as an agent's loop makes them; stop once the client has gone."""
+    run = 0
+    try:
+        for _ in range(steps):
+            if await request.is_disconnected():  # the client has gone: stop paying for steps
+                break
+            await client.chat.completions.create(
+                model=model_name(), messages=[{"role": "user", "content": f"step {run + 1}: {body.prompt}"}]
+            )
+            run += 1
+    finally:
+        request.app.state.steps_run.append(run)
+    return {"steps": run}
+
+
 def create_app(middleware: Middleware = "base") -> FastAPI:
     """The streaming service behind `middleware`: one of `MIDDLEWARES`."""
     if middleware not in MIDDLEWARES:
@@ -133,7 +162,7 @@ def create_app(middleware: Middleware = "base") -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncOpenAI() as client:
-            app.state.openai = client
+            app.state.openai, app.state.steps_run = client, []
             yield
 
     app = FastAPI(title=f"streaming behind middleware: {middleware}", lifespan=lifespan)
@@ -156,6 +185,8 @@ def create_app(middleware: Middleware = "base") -> FastAPI:
         except openai.APIError as exc:
             raise HTTPException(502, "upstream error") from exc
         return StreamingResponse(events(stream), media_type="text/event-stream")
+
+    app.add_api_route("/chat/steps", chat_steps, methods=["POST"])
 
     @app.get("/health")
     async def health() -> dict[str, str]:

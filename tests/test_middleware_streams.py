@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from support import middleware_streams
-from support.middleware_streams import Logged, parse_log, through
+from support.middleware_streams import Logged, abandoned_steps, parse_log, through
 from support.target import Target, connect
 
 REPLY_TOKENS = 12
@@ -55,3 +55,19 @@ def test_through_none_logs_nothing_and_echoes_no_id(target: Target) -> None:
     run = asyncio.run(through(target, "none", reads=1, leave_after=2))
     assert run.logged == [] and run.left_logged is None and not run.request_ids_echoed
     assert run.upstream is not None and run.upstream.client_disconnected
+
+
+def test_abandoned_steps_refuses_bad_arguments(target: Target) -> None:
+    with pytest.raises(ValueError, match="steps must be at least 1"):
+        asyncio.run(abandoned_steps(target, "asgi", steps=0, leave_after_s=1))
+
+
+def test_abandoned_steps_stops_early_behind_pure_asgi() -> None:
+    with connect(None, "gpt-4o-mini", latency=0.15) as slow:
+        run = asyncio.run(abandoned_steps(slow, "asgi", steps=6, leave_after_s=0.25))
+    assert run.stopped_early and run.upstream_calls == run.steps_run < 6
+
+
+def test_abandoned_steps_says_when_the_client_did_not_leave(target: Target) -> None:
+    with pytest.raises(RuntimeError, match="all 1 steps ran before the client left"):
+        asyncio.run(abandoned_steps(target, "none", steps=1, leave_after_s=5))

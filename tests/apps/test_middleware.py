@@ -143,3 +143,28 @@ def test_log_lines_carry_no_key(upstream: RunningUpstream, kind: middleware.Midd
     with served(kind) as (server, lines), httpx.Client(base_url=server.base_url, timeout=10) as http:
         read_stream(http, "/chat/stream", BODY, headers={"authorization": f"Bearer {key}"})
         assert all(key not in line and "Bearer" not in line for line in logged(lines))
+
+
+@pytest.mark.parametrize(("kind", "stops"), [("none", True), ("base", False), ("base_body_log", False), ("asgi", True)])
+def test_is_disconnected_behind_each_middleware(monkeypatch: pytest.MonkeyPatch, kind: str, stops: bool) -> None:
+    """The multi-step route stops when its client leaves, except behind a BaseHTTPMiddleware,
+    where ``request.is_disconnected()`` never comes true (starlette/requests.py)."""
+    key = "test-" + secrets.token_urlsafe(12)
+    with upstream_in_thread(api_key=key, latency=0.15) as up:
+        monkeypatch.setenv("OPENAI_API_KEY", key)
+        monkeypatch.setenv("OPENAI_BASE_URL", up.base_url)
+        app = middleware.create_app(kind)  # type: ignore[arg-type]
+        with log_lines(middleware.log.name), serve_in_thread(app) as server:
+            with pytest.raises(httpx.ReadTimeout):
+                httpx.post(server.base_url + "/chat/steps", params={"steps": 6}, json=BODY, timeout=0.25)
+            wait_until(lambda: app.state.steps_run, timeout=5, what="the route to finish")
+        assert (app.state.steps_run[0] < 6) is stops, app.state.steps_run
+        assert len(up.journal.entries(endpoint="chat.completions")) == app.state.steps_run[0]
+
+
+def test_steps_are_bounded(upstream: RunningUpstream) -> None:
+    with served("asgi") as (server, _), httpx.Client(base_url=server.base_url, timeout=10) as http:
+        statuses = [http.post("/chat/steps", params={"steps": n}, json=BODY).status_code for n in (0, 21, -1)]
+        ok = http.post("/chat/steps", params={"steps": 2}, json=BODY)
+    assert statuses == [422, 422, 422] and ok.json() == {"steps": 2}
+    assert len(upstream.journal.entries(endpoint="chat.completions")) == 2

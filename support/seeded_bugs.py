@@ -222,15 +222,13 @@ def run_suite(*paths: str, bug: str | None = None, timeout: float = 120.0) -> Su
 
 def catch_matrix(
     bugs: Iterable[str] = BUGS, approaches: Mapping[str, str] = APPROACHES, *, workers: int = 2
-) -> dict[str, dict[str, list[str]]]:
-    """For each bug, run every approach's file once against it; bug -> approach -> the tests that caught it."""
+) -> dict[str, SuiteRun]:
+    """Run every approach's file against each bug: one pytest run per bug, `workers` at a time.
+
+    ``runs[bug].failed(approaches[name])`` lists the tests of approach `name` that caught `bug`.
+    """
     files = tuple(approaches.values())
-
-    def one(bug: str) -> dict[str, list[str]]:
-        run = run_suite(*files, bug=bug)
-        return {approach: run.failed(file) for approach, file in approaches.items()}
-
     names = list(bugs)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        results = list(pool.map(one, names))
-    return dict(zip(names, results, strict=True))
+        runs = list(pool.map(lambda bug: run_suite(*files, bug=bug), names))
+    return dict(zip(names, runs, strict=True))

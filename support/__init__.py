@@ -32,6 +32,7 @@ What notebook cells import (top level, one job each):
 - `retry_layers`: tenacity over the SDK's retries, and one retry layer that fails fast on insufficient_quota;
 - `loop_clients`: one AsyncOpenAI shared by thread-pool workers that asyncio.run each task, and the fixes;
 - `azure_tokens`: the bundled upstream reached as Azure OpenAI, and Entra ID token providers under load;
+- `seeded_bugs`: seed one realistic bug into a copy of the tested service, and run each test approach against it;
 - `tables`: aligned plain-text tables.
 
 The tools, one folder each:

@@ -23,5 +23,8 @@ Streaming (notebook 06), each serving ``POST /chat/stream``:
 Around the route (notebook 15):
     azure_entra        ``AsyncAzureOpenAI`` with a Microsoft Entra ID token provider (async: the fix)
 
+Testing (notebook 13), a package of its own: ``tested``, a summarizer and the test suite a
+reader copies (``suite/``: one file per approach; ``pitfalls/``: the async layouts that fail).
+
 The reference service, a package of its own: ``hardened`` (notebook 07).
 """

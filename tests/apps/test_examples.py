@@ -51,6 +51,7 @@ APP_MODULES = [
 FIXES = ["fix_sync_route", "fix_to_thread", "fix_to_thread_sized", "fix_async_client", "fix_async_aiohttp"]
 STREAM_MODULES = ["stream_sync", "stream_async", "stream_unprimed"]  # notebook 06
 HARDENED = "hardened"  # a package of its own: tests/apps/hardened/
+TESTED = "tested"  # a package of its own, with its suite: tests/apps/test_tested.py runs it
 # Services built around the route, each with a test file of its own (tests/apps/test_<name>.py)
 AROUND_THE_ROUTE = ["azure_entra"]
 
@@ -97,7 +98,7 @@ def test_around_the_route_modules_are_documented_and_tested(name: str) -> None:
 
 def test_the_module_list_is_complete() -> None:
     found = {m.name for m in pkgutil.iter_modules(support.apps.__path__)} - {"schemas"}
-    assert found == {*APP_MODULES, *STREAM_MODULES, HARDENED, *AROUND_THE_ROUTE}
+    assert found == {*APP_MODULES, *STREAM_MODULES, HARDENED, TESTED, *AROUND_THE_ROUTE}
 
 
 @pytest.mark.parametrize("name", STREAM_MODULES)

@@ -221,9 +221,12 @@ def run_suite(*paths: str, bug: str | None = None, timeout: float = 120.0) -> Su
 
 
 def catch_matrix(
-    bugs: Iterable[str] = BUGS, approaches: Mapping[str, str] = APPROACHES, *, workers: int = 2
+    bugs: Iterable[str] = BUGS, approaches: Mapping[str, str] = APPROACHES, *, workers: int = 1
 ) -> dict[str, SuiteRun]:
     """Run every approach's file against each bug: one pytest run per bug, `workers` at a time.
+
+    One at a time by default: CI runs two notebooks side by side on two cores, and a notebook
+    beside this one measures wall times.
 
     ``runs[bug].failed(approaches[name])`` lists the tests of approach `name` that caught `bug`.
     """

@@ -4,8 +4,9 @@
 (a ``def`` task with the sync client, or an ``async def`` task with `AsyncOpenAI`). While
 the follow-ups run, it probes the ``def`` health route and the ``async def`` one over and
 over, each on a connection of its own, and samples the service loop's AnyIO thread limiter
-from inside that loop. It stops when every ticket has its summary and reports the probes'
-times, the limiter's peaks, and (bundled upstream) the most model calls in flight at once.
+from inside that loop. It starts once no token of that limiter is borrowed, stops when
+every ticket has its summary, and reports the probes' times, the limiter's peaks, and
+(bundled upstream) the most model calls in flight at once.
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import httpx
+from anyio import to_thread
 
 from .serve import RunningServer
 from .tables import text_table
 from .target import Target
-from .threads import server_loop, watch
+from .threads import run_in, server_loop, watch
 from .upstream_calls import calls_from_now, most_in_flight
 
 __all__ = ["PROBES", "ROUTES", "Flood", "flood", "table"]
@@ -69,6 +71,20 @@ async def _probe(base_url: str, path: str, stop: asyncio.Event, times: list[floa
             await asyncio.sleep(0.02)
 
 
+async def _borrowed() -> int:
+    return int(to_thread.current_default_thread_limiter().borrowed_tokens)
+
+
+async def _quiet(loop: asyncio.AbstractEventLoop, timeout_s: float) -> None:
+    """Wait until no thread of `loop`'s limiter is borrowed: a def task that has written its
+    summary may still be returning its token, and the next flood must not count it."""
+    deadline = time.monotonic() + timeout_s
+    while await run_in(loop, _borrowed()):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the service's limiter still had tokens borrowed after {timeout_s:g} s")
+        await asyncio.sleep(0.01)
+
+
 async def _counts(http: httpx.AsyncClient) -> dict[str, int]:
     response = await http.get("/tickets")
     counts: dict[str, int] = response.json()
@@ -90,6 +106,7 @@ async def flood(
     limits = httpx.Limits(max_connections=tickets + 1)
     async with httpx.AsyncClient(base_url=server.base_url, timeout=timeout_s, limits=limits) as http:
         before = await _counts(http)
+        await _quiet(server_loop(server), timeout_s)
         async with watch(server_loop(server), interval=0.005) as peaks:
             probing = [asyncio.create_task(_probe(server.base_url, p, stop, probes[p], timeout_s)) for p in PROBES]
             started = time.perf_counter()

@@ -78,3 +78,12 @@ def test_table_has_a_row_per_flood_and_every_probe() -> None:
     header, row = text.splitlines()
     assert all(f"{p} worst s" in header for p in background_flood.PROBES)
     assert "40 of 40" in row and "0.500" in row and "0.375" in row
+
+
+def test_back_to_back_floods_do_not_count_the_last_ones_tokens(server: RunningServer, target: Target) -> None:
+    """A def task writes its summary before its thread gives the token back; the next flood
+    waits for the limiter to be idle, so it never starts with the last round's tokens."""
+    for _ in range(2):
+        asyncio.run(flood(server, "def task, sync client", 2 * TOKENS, target=target))
+        run = asyncio.run(flood(server, "async def task, AsyncOpenAI", TOKENS, target=target))
+        assert run.borrowed_peak < TOKENS and run.waiting_peak == 0, run

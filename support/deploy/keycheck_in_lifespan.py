@@ -7,6 +7,7 @@ and its own connections. The key is still checked before a worker takes traffic.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,7 +19,7 @@ from openai import OpenAI
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     with OpenAI(max_retries=0) as client:  # one per process, closed when the worker stops
-        client.models.list()  # the key check, in this worker (a sync call: at startup, before traffic)
+        await asyncio.to_thread(client.models.list)  # the key check, in this worker, off its event loop
         app.state.client = client
         yield
 

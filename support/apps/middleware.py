@@ -25,8 +25,9 @@ loop) that stops early once ``await request.is_disconnected()`` says the client 
 Behind a ``BaseHTTPMiddleware`` that check never comes true: ``is_disconnected`` calls the
 app's ``receive`` inside an already-cancelled scope, to take only a message that is ready
 (``Request.is_disconnected`` in starlette/requests.py), and the middleware's ``receive``
-(``receive_or_disconnect``) starts a task group first, which the cancelled scope stops
-before it reads anything. The route records how many steps it ran in ``app.state.steps_run``.
+(``receive_or_disconnect``) reads through a task group, which the cancelled scope cancels
+too, so no message comes back (encode/starlette discussion 2094). The route records how
+many steps it ran in ``app.state.steps_run``.
 
 `create_app` builds the service behind one of them (or none); each app has its own
 `AsyncOpenAI`, made in its lifespan.

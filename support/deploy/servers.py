@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import shlex
 import signal
@@ -113,9 +114,18 @@ class Deployed:
         free port shown as ``PORT``."""
         return shlex.join(self.command).replace(f":{self.port} ", ":PORT ").replace(f" {self.port} ", " PORT ")
 
-    def log_lines(self, *fragments: str) -> list[str]:
-        """The log's lines that contain any of `fragments`."""
-        return [line for line in self.log().splitlines() if any(f in line for f in fragments)]
+    def log_lines(self, *fragments: str, bare: bool = False) -> list[str]:
+        """The log's lines that contain any of `fragments`; `bare` drops gunicorn's
+        ``[time] [pid]`` prefix and writes every ``pid:1234`` as ``pid:N``."""
+        lines = [line for line in self.log().splitlines() if any(f in line for f in fragments)]
+        if bare:
+            lines = [re.sub(r"pid:\d+", "pid:N", re.sub(r"^\[[^]]*\] \[\d+\] ", "", line)) for line in lines]
+        return lines
+
+    def exceptions(self) -> list[str]:
+        """The lines of the log that name an exception and its message (``httpx2.ReadError: ...``),
+        the causes of a chained one included."""
+        return [line for line in self.log().splitlines() if re.match(r"[\w.]+(Error|Exception)\b.*: ", line)]
 
     def worker_pids(self) -> list[int]:
         """The serving processes, sorted: the master's children (multiprocessing's resource tracker

@@ -78,13 +78,15 @@ class RateLimitPacer:
 
     Both buckets refill at the service's rates (limit / window per second). Each holds
     `slack_s` seconds' worth of refill less than the service's: a request reaches the service
-    a little after the client let it go, and not always in the same order, so without that
-    margin the service's bucket can be a few units short when the client's is not. The
+    a little after the client let it go, and while the service's bucket is full (at the start of
+    a batch) that delay is refill the service never gains, so without the margin its bucket is
+    short by delay × rate when the client's is not. On two busy cores (two notebooks and their
+    servers) the delay passed 0.1 s and the service refused paced calls; 0.3 s has held. The
     usage a reply reported when the pacer was made (another process on the same key) is
     taken from the buckets on the first call.
     """
 
-    def __init__(self, limits: RateLimits, *, slack_s: float = 0.1) -> None:
+    def __init__(self, limits: RateLimits, *, slack_s: float = 0.3) -> None:
         if slack_s < 0:
             raise ValueError("slack_s must not be negative")
         self.limits = limits

@@ -32,6 +32,8 @@ What notebook cells import (top level, one job each):
 - `retry_layers`: tenacity over the SDK's retries, and one retry layer that fails fast on insufficient_quota;
 - `loop_clients`: one AsyncOpenAI shared by thread-pool workers that asyncio.run each task, and the fixes;
 - `azure_tokens`: the bundled upstream reached as Azure OpenAI, and Entra ID token providers under load;
+- `background_flood`: a burst of tickets whose follow-ups run as background tasks, and two health probes meanwhile;
+- `middleware_streams`: a stream, and a multi-step request, through each request-log middleware, seen from both ends;
 - `seeded_bugs`: seed one realistic bug into a copy of the tested service, and run each test approach against it;
 - `tables`: aligned plain-text tables.
 
@@ -39,6 +41,7 @@ The tools, one folder each:
 
 - `upstream/`: the bundled OpenAI-compatible server (``python -m support.upstream``);
 - `apps/`: the example services the notebooks show and run; `apps/hardened/` the template;
+- `deploy/`: the template as a deployment runs it: uvicorn ``--workers`` and gunicorn as real processes (notebook 14);
 - `bench/`: the benchmark and all measurement plumbing (``python -m support.bench``);
 - `doctor/`: static and runtime detection of the anti-patterns (``python -m support.doctor``);
 - `devtools/`: what only CI and maintainers run (notebook execution, normalizing, site checks).

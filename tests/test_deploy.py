@@ -21,7 +21,7 @@ import pytest
 from support.deploy import file_source, memory, servers, shared_connection, shutdown
 from support.upstream import JournalEntry, RunningUpstream, upstream_in_thread
 from support.upstream_calls import UpstreamCalls
-from tests.conftest import MODEL
+from tests.conftest import MODEL, ROOT
 
 TEMPLATE = "support.apps.hardened:app"
 KEY = "sk-test-" + "x" * 24  # must never show in an error
@@ -66,6 +66,18 @@ def test_the_shipped_config_file_is_the_one_run() -> None:
     command = servers.gunicorn_command(TEMPLATE, port=8000, workers=2)
     assert command[:5] == ["python", "-m", "gunicorn", "-c", "support/apps/hardened/gunicorn.conf.py"]
     assert "gunicorn_worker.HardenedWorker" in file_source(servers.GUNICORN_CONF).data
+
+
+def test_the_readme_shows_the_commands_the_notebook_runs() -> None:
+    """README's "Deploying the template" commands are `servers`' own, on port 8000 with 3 workers."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Deploying the template") : readme.index("## The benchmark")]
+    shown = [line.strip() for line in section.splitlines() if line.strip().startswith("python -m ")]
+    assert shown == [
+        " ".join(servers.uvicorn_command(TEMPLATE, port=8000, workers=3)),
+        " ".join(servers.gunicorn_command(TEMPLATE, port=8000, workers=3)),
+    ], shown
+    assert (ROOT / servers.GUNICORN_CONF).is_file()
 
 
 def test_a_killed_worker_is_replaced(upstream: RunningUpstream) -> None:

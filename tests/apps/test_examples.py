@@ -53,7 +53,7 @@ STREAM_MODULES = ["stream_sync", "stream_async", "stream_unprimed"]  # notebook 
 HARDENED = "hardened"  # a package of its own: tests/apps/hardened/
 TESTED = "tested"  # a package of its own, with its suite: tests/apps/test_tested.py runs it
 # Services built around the route, each with a test file of its own (tests/apps/test_<name>.py)
-AROUND_THE_ROUTE = ["azure_entra"]
+AROUND_THE_ROUTE = ["azure_entra", "background", "middleware"]
 
 if sys.version_info >= (3, 14):
     AWAIT_TYPE_ERROR = "'ChatCompletion' object can't be awaited"

@@ -80,7 +80,7 @@ class RateLimitPacer:
     `slack_s` seconds' worth of refill less than the service's: a request reaches the service
     a little after the client let it go, and while the service's bucket is full (at the start of
     a batch) that delay is refill the service never gains, so without the margin its bucket is
-    short by delay × rate when the client's is not. On two busy cores (two notebooks and their
+    short by delay times rate when the client's is not. On two busy cores (two notebooks and their
     servers) the delay passed 0.1 s and the service refused paced calls; 0.3 s has held. The
     usage a reply reported when the pacer was made (another process on the same key) is
     taken from the buckets on the first call.

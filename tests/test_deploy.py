@@ -21,7 +21,7 @@ import pytest
 from support.deploy import file_source, memory, servers, shared_connection, shutdown
 from support.upstream import JournalEntry, RunningUpstream, upstream_in_thread
 from support.upstream_calls import UpstreamCalls
-from tests.conftest import MODEL, ROOT
+from tests.conftest import MODEL, ROOT, wait_until
 
 TEMPLATE = "support.apps.hardened:app"
 KEY = "sk-test-" + "x" * 24  # must never show in an error
@@ -200,7 +200,9 @@ def test_a_blocking_call_longer_than_the_timeout_gets_its_worker_killed() -> Non
         ) as svc:
             with pytest.raises(httpx.RemoteProtocolError):
                 httpx.post(svc.base_url + "/blocking", timeout=15)
-            assert svc.log_lines("WORKER TIMEOUT") and svc.log_lines("was sent SIGABRT")
+            # gunicorn logs the timeout, sends SIGABRT, and logs the signal once it reaps the worker
+            wait_until(lambda: svc.log_lines("was sent SIGABRT"), timeout=10, what="the reaped worker's log line")
+            assert svc.log_lines("WORKER TIMEOUT")
 
 
 def test_the_template_worker_bounds_shutdown_and_sends_a_last_event(upstream: RunningUpstream) -> None:

@@ -21,8 +21,10 @@ Streaming (notebook 06), each serving ``POST /chat/stream``:
     stream_unprimed    FastAPI's own SSE generator route: the 200 goes out first
 
 Around the route (notebook 15):
-    background         ``BackgroundTasks``: a ``def`` follow-up with the sync client (AnyIO's limiter), an ``async def`` one (the fix)
-    middleware         streaming and multi-step routes behind ``BaseHTTPMiddleware``, a body-reading one, or a pure ASGI log
+    background         ``BackgroundTasks``: a ``def`` follow-up with the sync client (AnyIO's
+                       limiter), an ``async def`` one (the fix)
+    middleware         streaming and multi-step routes behind ``BaseHTTPMiddleware``, a
+                       body-reading one, or a pure ASGI log
     azure_entra        ``AsyncAzureOpenAI`` with a Microsoft Entra ID token provider (async: the fix)
 
 Testing (notebook 13), a package of its own: ``tested``, a summarizer and the test suite a

@@ -36,7 +36,8 @@ def _named_in(code: str, modules: Iterable[str]) -> set[str]:
         patterns = (
             rf"\bsupport\.apps\.{name}\b",
             rf"\bfrom support\.apps import [^\n]*\b{name}\b",
-            rf"[\"']{name}[\"']",  # import_service("x"), a tuple of names, Pattern("x", ...)
+            # import_service("x"), a tuple of names, Pattern("x", ...); not `"x" in text`
+            rf"[(\[,{{=]\s*[\"']{name}[\"']",
         )
         if any(re.search(p, code) for p in patterns):
             found.add(name)

@@ -39,6 +39,7 @@ def test_each_way_a_notebook_runs_a_service(tmp_path: Path) -> None:
     _notebook(notebooks / "03_c.ipynb", "from support.lab import reproduce")
     _notebook(notebooks / "04_d.ipynb", "from support.bench.patterns import PATTERNS")
     _notebook(notebooks / "05_e.ipynb", "import support.bench  # its docstring names no service")
+    _notebook(notebooks / "06_f.ipynb", 'assert "silent_blocking" in doc  # a word in a string, not a service run')
     running = examples.notebooks_running(notebooks, ["broken", "fix_one", "template", "silent_blocking", "in_prose"])
     assert running == {
         "broken": ["01", "03"],

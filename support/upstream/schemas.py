@@ -31,6 +31,9 @@ SHALLOW = 6  # above this depth an instance fills optional parts too; below it, 
 MAX_ITEMS = 16  # minItems / minProperties honoured up to this count
 MAX_STRING = 256  # minLength honoured up to this length
 MAX_REF_HOPS = 16
+# Values one instance may build: a schema that nests big arrays through "$ref": "#" would
+# otherwise ask for MAX_ITEMS ** MAX_DEPTH of them (a client could stall the server with one).
+MAX_VALUES = 10_000
 T = TypeVar("T")
 
 FORMATS = {
@@ -133,11 +136,13 @@ class _Instance:
         self.root = root
         self.rng = rng
         self.retry = 0  # > 0 while looking for a different array item (uniqueItems)
+        self.left = MAX_VALUES  # values this instance may still build before it answers with words
 
     def value(self, schema: Any, level: int) -> Any:
         if schema is False:
             return None  # nothing is valid; null is the least surprising answer
-        if not isinstance(schema, dict) or level > MAX_DEPTH:
+        self.left -= 1
+        if not isinstance(schema, dict) or level > MAX_DEPTH or self.left < 0:
             return self.word()
         schema = self.resolve(schema)
         if "const" in schema:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import random
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -228,6 +229,16 @@ def test_any_schema_a_client_sends_is_walked_without_error(schema: Any, seed: in
     """Schemas arrive from clients: whatever they hold, the walks end and the instance is plain JSON."""
     json.dumps(make_instance(schema, random.Random(seed)), allow_nan=False)
     strict_problem(schema)
+
+
+def test_a_schema_that_multiplies_through_its_own_root_is_built_in_bounded_time() -> None:
+    """Arrays of at least MAX_ITEMS items, each the root again: MAX_ITEMS ** MAX_DEPTH values if
+    followed to the end. A client could send it; the instance stops at MAX_VALUES."""
+    schema = {"type": "array", "minItems": 10**9, "items": {"$ref": "#"}}
+    started = time.perf_counter()
+    instance = make_instance(schema, random.Random(0))
+    assert time.perf_counter() - started < 5
+    assert isinstance(instance, list) and json.dumps(instance, allow_nan=False)
 
 
 FUNCTION_NAMES = st.sampled_from(["get_weather", "get_time"]) | TEXT

@@ -16,7 +16,7 @@ SPHINX := $(BIN)/sphinx-build -W --keep-going -q -b html
 SITE := $(BUILD)/site
 SITE_SOURCES := notebooks/conf.py notebooks/index.md notebooks/_ext notebooks/ci_parameters.yml
 
-.PHONY: help install browser proxy run test lint unit nbval docs sitecheck lab refresh normalize constraints clean
+.PHONY: help install browser proxy hey run test lint unit nbval docs sitecheck lab refresh normalize constraints clean
 
 help:
 	@echo "make run      execute every notebook against the bundled upstream -> $(BUILD)/notebooks/, then the site -> $(SITE)/"
@@ -48,6 +48,13 @@ proxy:
 	    if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq nginx; \
 	    else echo "nginx is not installed (sudo apt-get install nginx): notebook 10 and its tests will skip" >&2; fi; }
 
+# tests/bench/test_hey.py cross-checks the load generator with Debian's hey (a compiled one).
+# Without root it cannot be installed here: those tests then say so and skip.
+hey:
+	@command -v hey >/dev/null 2>&1 || { \
+	    if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq hey; \
+	    else echo "hey is not installed (sudo apt-get install hey): the load generator's cross-check will skip" >&2; fi; }
+
 run: $(STAMP) proxy
 	$(BIN)/python -m support.devtools.nbrun $(NOTEBOOKS) --output-dir $(BUILD)/notebooks
 	rm -rf $(BUILD)/site-src $(SITE) $(BUILD)/doctrees
@@ -73,7 +80,7 @@ sitecheck:
 # Unit tests and strict nbval run two at a time (pytest-xdist: a module, or a notebook, stays
 # on one worker): they mostly wait on sockets and kernels. The notebook runs with other
 # parameters schedule their own pairs, and the benchmark notebook always runs alone.
-test: $(STAMP) browser proxy
+test: $(STAMP) browser proxy hey
 	$(BIN)/python -m support.devtools.nbnormalize --check $(NOTEBOOKS)
 	$(MAKE) --no-print-directory lint
 	$(BIN)/python -m pytest -n 2 --dist loadscope -m "not notebooks and not site" tests

@@ -5,7 +5,9 @@ uvicorn can start it (``--factory``) in every worker. The wrapper starts a ticke
 that asks to wake every `TICK_S` and records how late it woke: the loop's lag, the time
 any request waits before the loop even looks at it. Two extra routes report and reset:
 
-``GET  /_bench/stats``  ``{"pid", "lag_ms": {"n", "p50", "p99", "max"}, "peak_rss_mib"}``
+``GET  /_bench/stats``  ``{"pid", "lag_ms": {"n", "p50", "p99", "max"}, "peak_rss_mib"}``;
+                       ``?since=T``: only the samples taken from ``T`` on (seconds since the
+                       epoch, ``time.time()``: one clock for every process on the machine)
 ``POST /_bench/reset``  forget the lag samples and the peak RSS (Linux ``clear_refs``)
 """
 
@@ -17,6 +19,7 @@ import json
 import os
 import time
 from typing import Any
+from urllib.parse import parse_qs
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -29,17 +32,17 @@ TICK_S = 0.005
 class Instrumented:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.lags: list[float] = []
+        self.lags: list[tuple[float, float]] = []  # (when, in time.time(); how late the tick woke)
         self._ticker: asyncio.Task[None] | None = None
 
     async def _tick(self) -> None:
         while True:
             asked = time.perf_counter()
             await asyncio.sleep(TICK_S)
-            self.lags.append(time.perf_counter() - asked - TICK_S)
+            self.lags.append((time.time(), time.perf_counter() - asked - TICK_S))
 
-    def stats(self) -> dict[str, Any]:
-        lags_ms = [lag * 1000 for lag in self.lags]
+    def stats(self, since: float = 0.0) -> dict[str, Any]:
+        lags_ms = [lag * 1000 for when, lag in self.lags if when >= since]
         return {
             "pid": os.getpid(),
             "lag_ms": {
@@ -58,7 +61,11 @@ class Instrumented:
             if scope["path"] == "/_bench/reset":
                 self.lags.clear()
                 reset_peak_rss()
-            body = json.dumps(self.stats()).encode()
+            since = parse_qs(scope.get("query_string", b"").decode()).get("since", ["0"])[0]
+            try:
+                body = json.dumps(self.stats(float(since))).encode()
+            except ValueError:
+                body = json.dumps({"error": f"since must be a number of seconds, got {since!r}"}).encode()
             await send(
                 {
                     "type": "http.response.start",

@@ -13,14 +13,19 @@ import os
 from pathlib import Path
 
 __all__ = [
+    "MACHINE_CPU_FIELDS",
     "children",
     "cmdline",
+    "cpu_models",
     "cpu_seconds",
     "cpu_stall_seconds",
     "kib",
+    "machine_cpu_times",
     "peak_rss_mib",
+    "precise_cpu_seconds",
     "reset_peak_rss",
     "status_fields",
+    "thread_ids",
 ]
 
 Pid = int | str  # a process id, or "self"
@@ -88,3 +93,59 @@ def cmdline(pid: int) -> bytes:
         return Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return b""
+
+
+MACHINE_CPU_FIELDS = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal", "guest", "guest_nice")
+
+
+def machine_cpu_times(stat_text: str | None = None) -> dict[str, float]:
+    """Machine-wide CPU time since boot, summed over CPUs, in seconds, by kind (``user``,
+    ``system``, ``idle``, ``steal``, ...; see `MACHINE_CPU_FIELDS`): the first ``cpu`` line of
+    `stat_text`, or of ``/proc/stat`` when None. Empty without it; older kernels give fewer kinds."""
+    if stat_text is None:
+        try:
+            stat_text = Path("/proc/stat").read_text(encoding="ascii", errors="replace")
+        except OSError:
+            return {}
+    first = next((line.split() for line in stat_text.splitlines() if line.startswith("cpu ")), None)
+    try:
+        ticks = [int(value) for value in first[1:]] if first else []
+    except ValueError:
+        return {}
+    hz = os.sysconf("SC_CLK_TCK")
+    return {name: n / hz for name, n in zip(MACHINE_CPU_FIELDS, ticks, strict=False)}
+
+
+def cpu_models(cpuinfo_text: str | None = None) -> list[str]:
+    """The ``model name`` of every logical CPU, in order, from `cpuinfo_text` or ``/proc/cpuinfo``
+    when None (empty without it, or on architectures whose cpuinfo has no such line)."""
+    if cpuinfo_text is None:
+        try:
+            cpuinfo_text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return []
+    return [
+        value.strip()
+        for name, _, value in (line.partition(":") for line in cpuinfo_text.splitlines())
+        if name.strip() == "model name"
+    ]
+
+
+def thread_ids(pid: Pid = "self") -> list[int]:
+    """The ids of the process's threads, the main one included (empty once it is gone)."""
+    try:
+        return sorted(int(tid) for tid in os.listdir(f"/proc/{pid}/task"))
+    except OSError:
+        return []
+
+
+def precise_cpu_seconds(pid: Pid = "self") -> float:
+    """CPU time of the process's live threads in nanoseconds' resolution, from
+    ``/proc/PID/task/*/schedstat``, for windows too short for `cpu_seconds`' clock ticks.
+    Threads that have exited are not counted; NaN without /proc or once the process is gone."""
+    total, found = 0, False
+    for tid in thread_ids(pid):
+        with contextlib.suppress(OSError, IndexError, ValueError):  # a thread that exits meanwhile
+            total += int(Path(f"/proc/{pid}/task/{tid}/schedstat").read_text().split()[0])
+            found = True
+    return total / 1e9 if found else math.nan

@@ -1,8 +1,10 @@
 """Hold many streaming connections open on one service process, and watch its memory.
 
-Every client opens ``POST /v1/chat/stream`` at once and reads it to the end. The figure
-that matters is the peak RSS above the idle baseline, per stream: it has to stay
-bounded (a few tens of KiB per stream) for a process to hold thousands.
+Every client opens ``POST /v1/chat/stream`` and reads it to the end, the clients starting
+evenly over a short ramp (all at once with no ramp: a burst no real traffic sends). Two
+figures matter: the time from each client's own start to its first event (the service
+must not make a stream wait while it opens others), and the peak RSS above the idle
+baseline, per stream: it has to stay bounded for a process to hold thousands.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from .services import Service
 @dataclass
 class StreamsResult:
     streams: int
+    ramp_s: float = 0.0  # the clients started evenly over this long
     completed: int = 0  # streams that ended with the service's `done` event
     statuses: dict[str, int] = field(default_factory=dict)
     first_event_s: list[float] = field(default_factory=list)
@@ -38,7 +41,8 @@ class StreamsResult:
 
     def summary(self) -> str:
         return (
-            f"{self.completed}/{self.streams} completed, {self.most_open} open at once, peak RSS "
+            f"{self.completed}/{self.streams} completed (ramp {self.ramp_s:g} s), {self.most_open} open at once, "
+            "peak RSS "
             f"{self.peak_rss_mib:.0f} MiB ({self.baseline_rss_mib:.0f} idle, {self.kib_per_stream:.0f} KiB/stream), "
             f"first event p99 {percentile(self.first_event_s, 99) * 1000:.0f} ms, "
             f"loop lag p99 {self.lag_ms.get('p99', float('nan')):.1f} ms"
@@ -47,6 +51,7 @@ class StreamsResult:
     def to_dict(self) -> dict[str, Any]:
         return {
             "streams": self.streams,
+            "ramp_s": self.ramp_s,
             "completed": self.completed,
             "statuses": self.statuses,
             "most_open": self.most_open,
@@ -63,10 +68,18 @@ class StreamsResult:
 
 
 async def hold_streams(
-    service: Service, n: int, *, control_session: aiohttp.ClientSession, timeout_s: float = 120.0
+    service: Service,
+    n: int,
+    *,
+    control_session: aiohttp.ClientSession,
+    ramp_s: float = 0.0,
+    timeout_s: float = 120.0,
 ) -> StreamsResult:
-    """Open `n` streams on `service` at once, read each to its end, and measure the service."""
-    result = StreamsResult(n)
+    """Open `n` streams on `service`, the i-th at ``i * ramp_s / n`` seconds, read each to its end,
+    and measure the service. A stream's first-event time runs from its own start."""
+    if n < 1 or not ramp_s >= 0:
+        raise ValueError(f"need n >= 1 and ramp_s >= 0, got n={n}, ramp_s={ramp_s}")
+    result = StreamsResult(n, ramp_s)
     url = service.base_url + HARDENED["path"] + "/stream"
     async with control_session.post(service.base_url + "/_bench/reset") as response:
         await response.read()
@@ -74,8 +87,9 @@ async def hold_streams(
     result.baseline_rss_mib = service.peak_rss_mib()
     open_now = 0
 
-    async def one(session: aiohttp.ClientSession) -> None:
+    async def one(session: aiohttp.ClientSession, delay_s: float) -> None:
         nonlocal open_now
+        await asyncio.sleep(delay_s)
         started = time.perf_counter()
         status: str = "?"
         try:
@@ -99,7 +113,7 @@ async def hold_streams(
     started = time.perf_counter()
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=timeout_s)) as session:
-        await asyncio.gather(*(one(session) for _ in range(n)))
+        await asyncio.gather(*(one(session, i * ramp_s / n) for i in range(n)))
     result.wall_s = time.perf_counter() - started
     result.peak_rss_mib = service.peak_rss_mib()
     async with control_session.get(service.base_url + "/_bench/stats") as response:

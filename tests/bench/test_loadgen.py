@@ -227,3 +227,29 @@ def test_throughput_and_ideal():
 def test_arguments_are_validated(kwargs, message):
     with pytest.raises(ValueError, match=message):
         run_load_sync(RequestSpec("GET", "http://127.0.0.1:9/"), **kwargs)
+
+
+def test_a_ramp_is_not_counted_and_the_window_is_its_own_length(upstream):
+    """Started together, the clients' first calls would all complete one latency in; with a ramp
+    the window opens on the steady state: what completed before it is not recorded, and its
+    throughput is completions over the window's length."""
+    opened: list[float] = []
+    started = time.perf_counter()
+    result = run_load_sync(
+        chat(upstream),
+        concurrency=4,
+        n_requests=10_000,
+        window_s=0.5,
+        ramp_s=0.3,
+        on_window=lambda: opened.append(time.perf_counter()),
+    )
+    assert len(opened) == 1 and 0.3 <= opened[0] - started < 0.4
+    assert result.wall_s == pytest.approx(0.5, abs=0.05)  # the window, not first send to last completion
+    # 4 clients, one call per LATENCY each: about 0.5 / LATENCY calls apiece in the window, none of the ramp's
+    assert 0.7 * 4 * 0.5 / LATENCY <= result.completed <= 4 * 0.5 / LATENCY + 4
+    assert result.unfinished == 4 and result.errors == 0
+
+
+def test_a_ramp_needs_a_window(upstream):
+    with pytest.raises(ValueError, match="ramp_s must be >= 0, and needs a window_s"):
+        run_load_sync(chat(upstream), concurrency=1, n_requests=1, ramp_s=0.1)

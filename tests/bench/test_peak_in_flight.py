@@ -28,6 +28,7 @@ def test_view_of_journal_counts_and_filters_by_endpoint() -> None:
         {"endpoint": "chat.completions", "received_at": 0.5, "finished_at": None},
         {"endpoint": "models", "received_at": 0.6, "finished_at": 0.7},
     ]
-    assert view_of_journal(entries) == UpstreamView(requests=3, peak_in_flight=3)
-    assert view_of_journal(entries, endpoint="chat.completions") == UpstreamView(requests=2, peak_in_flight=2)
+    assert view_of_journal(entries) == UpstreamView(3, 3, [1.0, pytest.approx(0.1)])  # finished calls only
+    assert view_of_journal(entries, endpoint="chat.completions") == UpstreamView(2, 2, [1.0])
+    assert view_of_journal(entries, since=0.5) == UpstreamView(3, 3, [pytest.approx(0.1)])  # received from 0.5 on
     assert view_of_journal([]) == UpstreamView(0, 0)

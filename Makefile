@@ -109,6 +109,7 @@ lab: $(STAMP)
 refresh: $(STAMP)
 	$(BIN)/python -m support.devtools.nbrun $(NOTEBOOKS) --inplace
 	$(BIN)/python -m support.devtools.nbnormalize $(NOTEBOOKS)
+	$(BIN)/python -m support.devtools.readme_figures
 
 normalize: $(STAMP)
 	$(BIN)/python -m support.devtools.nbnormalize $(NOTEBOOKS)

@@ -8,10 +8,11 @@ import time
 from pathlib import Path
 
 from . import report
+from .config import Config
 from .errors import BenchError
 from .options import parse_levels
 from .patterns import PATTERNS
-from .run import Config, run_benchmark
+from .run import run_benchmark
 
 DEFAULT_OUT = Path("build/bench")
 

@@ -13,8 +13,8 @@ from typing import Any
 from ..tables import text_table
 from . import machine
 from .errors import BenchError
-from .loadgen import ideal_throughput
-from .run import BenchResult
+from .loadgen import ideal_throughput, percentile
+from .results import BenchResult
 from .summary import Spread, Summary, spread_of, summarize
 
 # What the hardened service aims for, under the load TARGET_LOAD describes: the bundled
@@ -157,6 +157,13 @@ def headline(result: BenchResult, concurrency: int | None = None) -> str:
             + (f", {gain.median:.2f}x one worker's throughput" if gain.n else "")
             + f", peak RSS {_fmt(two.peak_rss_mib.median, '.0f')} MiB"
             + (f" vs {_fmt(one.peak_rss_mib.median, '.0f')} MiB for one" if one is not None else "")
+        )
+    if (streams := result.streams) is not None:
+        first = percentile(streams.first_event_s, 99)
+        lines.append(
+            f"streams: {streams.completed}/{streams.streams} completed over a {streams.ramp_s:g} s ramp, "
+            f"first event p99 {_fmt(first, '.2f')} s (target {t['first_event_p99_s']:g}), "
+            f"{streams.kib_per_stream:.0f} KiB per stream"
         )
     return "\n".join(lines)
 

@@ -94,12 +94,14 @@ async def connections_examined(
 
     `pool_size` concurrent calls open that many connections; then `calls` calls one after
     the other, while counting the pool's per-connection check (`EXAMINE`). Those calls ask
-    the bundled upstream to answer at once (``x-upstream-latency: 0``; another server
-    ignores the header): a count does not depend on how long a call takes."""
+    the bundled upstream to answer at once (``x-upstream-latency: 0``, and the fill's 0.1 s;
+    another server ignores the header): a count does not depend on how long a call takes."""
     examined: dict[str, float] = {}
     for name, factory in TRANSPORTS.items():
         async with AsyncOpenAI(base_url=upstream_url, api_key=api_key, http_client=factory()) as client:
-            fill, call = _caller(client, model), _caller(client, model, {"x-upstream-latency": "0"})
+            # the fill's calls overlap for a tenth of a second: long enough to open `pool_size` connections
+            fill = _caller(client, model, {"x-upstream-latency": "0.1"})
+            call = _caller(client, model, {"x-upstream-latency": "0"})
             await asyncio.gather(*(fill() for _ in range(pool_size)))
             cls, method = EXAMINE[name]
             checked = 0

@@ -1,10 +1,10 @@
-"""support.bench.run: calls the upstream saw, and the most open at one instant."""
+"""support.bench.results: calls the upstream saw, and the most open at one instant."""
 
 from __future__ import annotations
 
 import pytest
 
-from support.bench.run import UpstreamView, peak_in_flight, view_of_journal
+from support.bench.results import UpstreamView, peak_in_flight, view_of_journal
 
 
 @pytest.mark.parametrize(

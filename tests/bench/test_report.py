@@ -9,9 +9,10 @@ from __future__ import annotations
 import math
 from collections import Counter
 
+from support.bench.config import Config
 from support.bench.loadgen import LoadResult
 from support.bench.report import HARDENED_TARGETS, headline, table, target_table
-from support.bench.run import BenchResult, Config, Row
+from support.bench.results import BenchResult, Row
 
 
 def load(concurrency: int, ok: int, latency_s: float, wall_s: float = 1.0) -> LoadResult:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 
@@ -27,9 +28,18 @@ class RequestRecord:
     # the log line: cost accounting per request without a second source of truth.
     input_tokens: int | None = None
     output_tokens: int | None = None
+    # The client hung up before its response was complete (the gate's ``Departure`` sees it),
+    # and what to call then: how a route waiting for the upstream stops at once.
+    client_left: bool = False
+    on_client_left: Callable[[], None] | None = None
 
     def bill(self, input_tokens: int | None, output_tokens: int | None) -> None:
         self.input_tokens, self.output_tokens = input_tokens, output_tokens
+
+    def note_client_left(self) -> None:
+        self.client_left = True
+        if self.on_client_left is not None:
+            self.on_client_left()
 
 
 current: ContextVar[RequestRecord | None] = ContextVar("hardened_request", default=None)

@@ -191,22 +191,27 @@ class Departure:
 
     After the body the only message left on ``receive`` is ``http.disconnect`` (ASGI
     spec). One task waits for it, so the log line learns that the client left even when
-    the route never asks (a plain JSON route doesn't); the app's own ``receive`` calls
-    (Starlette's streaming response listens for the disconnect) get the same message.
-    uvicorn also answers ``http.disconnect`` once the response is complete
-    (``h11_impl.py``: ``RequestResponseCycle.receive``): that one is not a departure.
+    the route never asks (a plain JSON route doesn't), and so does the request's record
+    (``RequestRecord.note_client_left``), which stops a route waiting for the upstream; the
+    app's own ``receive`` calls (Starlette's streaming response listens for the disconnect)
+    get the same message. uvicorn also answers ``http.disconnect`` once the response is
+    complete (``h11_impl.py``: ``RequestResponseCycle.receive``): that one is not a departure.
     """
 
     def __init__(self, receive: Receive, exchange: Exchange) -> None:
         self._arrived = asyncio.Event()
         self._message: Message = {"type": "http.disconnect"}
+        self._record = context.current.get()
         self._task: asyncio.Task[None] | None = asyncio.create_task(self._wait(receive, exchange))
 
     async def _wait(self, receive: Receive, exchange: Exchange) -> None:
         self._message = await receive()
-        if not exchange.complete:
+        left = not exchange.complete
+        if left:
             exchange.client_left = True
         self._arrived.set()
+        if left and self._record is not None:
+            self._record.note_client_left()
 
     async def receive(self) -> Message:
         await self._arrived.wait()
@@ -235,6 +240,8 @@ def _replay(body: bytes, then: Receive) -> Receive:
 
 
 def _log_request(scope: Scope, record: context.RequestRecord, exchange: Exchange, started: float) -> None:
+    if not log.isEnabledFor(logging.INFO):  # the line would be dropped: don't build its JSON
+        return
     left = exchange.client_left  # whatever the app sent afterwards went nowhere
     log.info(
         json.dumps(

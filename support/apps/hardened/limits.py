@@ -43,6 +43,16 @@ class ConcurrencyLimit:
         self.in_flight += 1
         self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
 
+    async def acquire_if_free(self) -> bool:
+        """Take a slot if one is free now, without `acquire`'s timer (a free slot needs no wait);
+        False, and nothing taken, if none is."""
+        if self._free.locked():
+            return False
+        await self._free.acquire()  # a free slot: returns without suspending
+        self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        return True
+
     def release(self) -> None:
         self.in_flight -= 1
         self._free.release()

@@ -2,7 +2,8 @@
 
 ``create_app()`` builds it; the lifespan reads the settings, checks them (failing fast,
 never printing a secret), creates the one ``AsyncOpenAI`` client of the process and
-closes it on shutdown.
+closes it on shutdown; while the app serves, the garbage collector's young collections
+are 10x rarer (``collector``).
 
 ``POST /v1/chat``          a completion, as JSON
 ``POST /v1/chat/stream``   the same as server-sent events
@@ -39,14 +40,13 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-import anyio
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from openai import AsyncOpenAI, AsyncStream
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from . import context, errors
+from . import collector, context, errors
 from .client import make_client
 from .gate import Gate
 from .limits import ConcurrencyLimit, Overloaded
@@ -88,7 +88,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if chosen.startup_probe:
                 await _probe(client, chosen)
             runtime.ready = True
-            yield
+            with collector.process_pace.serving():  # young collections 10x rarer (see collector)
+                yield
             runtime.ready = False
 
     # redirect_slashes=False: Starlette's redirect for "/v1/chat/" builds its Location from
@@ -98,7 +99,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(errors.ServiceError, _service_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.include_router(_routes())
+    # On the app's own router, not include_router(): FastAPI matches an included router's
+    # routes through one more layer on every request (fastapi/routing.py, _IncludedRouter).
+    _add_routes(app.router)
     return app
 
 
@@ -113,9 +116,7 @@ async def get_runtime(request: Request) -> Runtime:
 Shared = Annotated[Runtime, Depends(get_runtime)]
 
 
-def _routes() -> APIRouter:
-    router = APIRouter()
-
+def _add_routes(router: APIRouter) -> None:
     @router.get("/healthz")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
@@ -126,9 +127,9 @@ def _routes() -> APIRouter:
         return JSONResponse({"status": status, **runtime.limit.snapshot()}, status_code=200 if runtime.ready else 503)
 
     @router.post("/v1/chat", responses=_ERROR_RESPONSES)
-    async def chat(body: ChatIn, runtime: Shared, request: Request) -> ChatOut:
+    async def chat(body: ChatIn, runtime: Shared) -> ChatOut:
         call = _upstream_request(body, runtime.settings)
-        async with _cancelled_if_the_client_leaves(request):
+        async with _cancelled_if_the_client_leaves():
             await _take_slot(runtime.limit)
             try:
                 async with _upstream_errors(_start_deadline(runtime.settings)):
@@ -151,7 +152,7 @@ def _routes() -> APIRouter:
     # Not response_class=EventSourceResponse: that makes FastAPI expect a generator route,
     # which would send the 200 before the upstream has answered.
     @router.post("/v1/chat/stream", response_model=None, responses=_STREAM_RESPONSES)
-    async def chat_stream(body: ChatIn, runtime: Shared, request: Request) -> GuardedEventStream:
+    async def chat_stream(body: ChatIn, runtime: Shared) -> GuardedEventStream:
         call = _upstream_request(body, runtime.settings)
 
         async def open_stream() -> AsyncStream[Any]:
@@ -159,12 +160,12 @@ def _routes() -> APIRouter:
                 **call, stream=True, stream_options={"include_usage": True}
             )
 
-        return await _serve_stream(runtime, request, open_stream, chat_events)
+        return await _serve_stream(runtime, open_stream, chat_events)
 
     # The same contract over the Responses API: its semantic events become the same
     # `delta` / `done` / `error` events, so a caller cannot tell which API served it.
     @router.post("/v1/responses/stream", response_model=None, responses=_STREAM_RESPONSES)
-    async def responses_stream(body: ChatIn, runtime: Shared, request: Request) -> GuardedEventStream:
+    async def responses_stream(body: ChatIn, runtime: Shared) -> GuardedEventStream:
         call = _upstream_request(body, runtime.settings)
 
         async def open_stream() -> AsyncStream[Any]:
@@ -172,14 +173,11 @@ def _routes() -> APIRouter:
                 model=call["model"], input=call["messages"], max_output_tokens=call["max_tokens"], stream=True
             )
 
-        return await _serve_stream(runtime, request, open_stream, responses_events)
-
-    return router
+        return await _serve_stream(runtime, open_stream, responses_events)
 
 
 async def _serve_stream(
     runtime: Runtime,
-    request: Request,
     open_stream: Callable[[], Awaitable[AsyncStream[Any]]],
     to_events: Callable[..., AsyncIterator[bytes]],
 ) -> GuardedEventStream:
@@ -189,7 +187,7 @@ async def _serve_stream(
     deadline then runs on through the stream. However the response ends, `cleanup` closes
     the upstream stream (the upstream sees the connection close and stops) and frees the slot.
     """
-    async with _cancelled_if_the_client_leaves(request):
+    async with _cancelled_if_the_client_leaves():
         await _take_slot(runtime.limit)
         deadline = _start_deadline(runtime.settings)
         try:
@@ -238,6 +236,8 @@ def _upstream_request(body: ChatIn, settings: Settings) -> dict[str, Any]:
 
 
 async def _take_slot(limit: ConcurrencyLimit) -> None:
+    if await limit.acquire_if_free():  # the usual case: no queue, no timer to arm
+        return
     try:
         await limit.acquire()
     except Overloaded as exc:
@@ -268,7 +268,7 @@ async def _upstream_errors(deadline: float) -> AsyncIterator[None]:
 
 
 @asynccontextmanager
-async def _cancelled_if_the_client_leaves(request: Request) -> AsyncIterator[None]:
+async def _cancelled_if_the_client_leaves() -> AsyncIterator[None]:
     """Cancel the block (the wait for a slot, the SDK call) as soon as the caller hangs up.
 
     Starlette awaits a route without listening to the connection (starlette/routing.py,
@@ -276,24 +276,30 @@ async def _cancelled_if_the_client_leaves(request: Request) -> AsyncIterator[Non
     listens (``listen_for_disconnect``), and only once it is returned. Without this, a call
     whose caller left runs to its end: the slot stays taken and the upstream bills the
     tokens. The body has been read by now, so the next ASGI message can only be
-    ``http.disconnect``, delivered the moment the socket closes (the gate's ``Departure``
-    passes it on). The answer, 499 ``client_disconnected``, goes to nobody; it is what the
-    gate's log line says for any request whose client left first.
+    ``http.disconnect``, delivered the moment the socket closes; the gate's ``Departure``
+    already waits for it and tells the request's record, whose hook cancels this block. The
+    answer, 499 ``client_disconnected``, goes to nobody; it is what the gate's log line says
+    for any request whose client left first.
+
+    The cancellation is ``asyncio.timeout``'s, a timer with no deadline that the hook sets
+    off: it counts cancellations (``Task.uncancel``), so only its own becomes the 499, however
+    it meets the deadline's timer and the limiter's, and it needs no task of its own.
     """
-    with anyio.CancelScope() as scope:
-
-        async def watch() -> None:
-            while (await request.receive())["type"] != "http.disconnect":
-                pass
-            scope.cancel()
-
-        watcher = asyncio.create_task(watch())
-        try:
-            yield
-        finally:
-            watcher.cancel()
-    if scope.cancelled_caught:
-        raise errors.client_disconnected()
+    record = _record()
+    leave = asyncio.timeout(None)
+    try:
+        async with leave:
+            record.on_client_left = lambda: leave.reschedule(0)  # a time already past: cancel now
+            if record.client_left:  # while the body was validated, before the hook was set
+                leave.reschedule(0)
+            try:
+                yield
+            finally:
+                record.on_client_left = None
+    except TimeoutError:
+        if not leave.expired():  # not ours
+            raise
+        raise errors.client_disconnected() from None
 
 
 async def _probe(client: AsyncOpenAI, settings: Settings) -> None:

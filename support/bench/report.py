@@ -116,17 +116,20 @@ def headline(result: BenchResult, concurrency: int | None = None) -> str:
     """The figures a reader compares first, medians over the rounds: the upstream alone against
     the ideal, the hardened service against the upstream alone, plain AsyncOpenAI over aiohttp
     and `HARDENED_TARGETS`, its open loop, and two workers against one. A pattern the run did
-    not include is left out; a contended run says so first."""
+    not include is left out. A contended run says so first, naming the patterns whose windows
+    were, and each line resting on one of them is marked: it supports no conclusion."""
     level = concurrency or max(result.config.levels)
     closed, t = f"C={level}", HARDENED_TARGETS
     lines = []
-    if result.contended:
-        lines.append("CONTENDED: some windows ran on a busy machine (see the contended column); no conclusion")
+    if busy := [s.title for s in summaries(result) if s.contended_rounds]:
+        lines.append(
+            f"CONTENDED windows in: {', '.join(dict.fromkeys(busy))}; a line marked (contended) is no evidence"
+        )
     if (ceiling := _find(result, "upstream", closed)) is not None:
         ideal = ideal_throughput(level, result.mean_latency_s)
         lines.append(
             f"upstream alone at {closed}: {_fmt(ceiling.ok_rps.median, '.1f')} req/s = "
-            f"{ceiling.ok_rps.median / ideal:.0%} of the ideal {ideal:.0f} (C / mean latency)"
+            f"{ceiling.ok_rps.median / ideal:.0%} of the ideal {ideal:.0f} (C / mean latency)" + _contended(ceiling)
         )
     if (one := _find(result, "hardened", closed)) is not None:
         vs_plain = _paired_ratio(result, "hardened", "async_aiohttp", level)
@@ -139,6 +142,7 @@ def headline(result: BenchResult, concurrency: int | None = None) -> str:
                 else ""
             )
             + f"{_fmt(one.service_cpu_ms.median, '.2f')} ms CPU per request (target {t['cpu_ms']:.1f})"
+            + _contended(one, _find(result, "upstream", closed), _find(result, "async_aiohttp", closed))
         )
     if (
         result.config.open_rate_rps
@@ -148,6 +152,7 @@ def headline(result: BenchResult, concurrency: int | None = None) -> str:
             f"hardened, open loop at {opened.level}: added p99 {_added(opened, 99)} ms "
             f"(target {t['added_p99_ms']:.0f}), loop lag p99 {_fmt(opened.lag_ms().median, '.1f')} ms "
             f"(target {t['lag_p99_ms']:.0f}), {_fmt(opened.service_cpu_ms.median, '.2f')} ms CPU per request"
+            + _contended(opened)
         )
     if (two := _find(result, "hardened_2w", closed)) is not None:
         gain = _paired_ratio(result, "hardened_2w", "hardened", level)
@@ -157,6 +162,7 @@ def headline(result: BenchResult, concurrency: int | None = None) -> str:
             + (f", {gain.median:.2f}x one worker's throughput" if gain.n else "")
             + f", peak RSS {_fmt(two.peak_rss_mib.median, '.0f')} MiB"
             + (f" vs {_fmt(one.peak_rss_mib.median, '.0f')} MiB for one" if one is not None else "")
+            + _contended(two, one)
         )
     if (streams := result.streams) is not None:
         first = percentile(streams.first_event_s, 99)
@@ -166,6 +172,11 @@ def headline(result: BenchResult, concurrency: int | None = None) -> str:
             f"{streams.kib_per_stream:.0f} KiB per stream"
         )
     return "\n".join(lines)
+
+
+def _contended(*rested_on: Summary | None) -> str:
+    """`` (contended)`` when a line rests on a pattern with contended rounds."""
+    return " (contended)" if any(s is not None and s.contended_rounds for s in rested_on) else ""
 
 
 def target_table(result: BenchResult, concurrency: int | None = None) -> str:

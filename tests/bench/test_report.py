@@ -70,7 +70,9 @@ def test_a_contended_run_says_so_first_and_gets_no_verdict() -> None:
     busy = row("hardened", 100, 170, cpu=0.8)
     busy.contention = ["CPU stall 35% of the window (limit 10%)"]
     run = result(row("upstream", 100, 180, latency_s=0.5), busy)
-    assert headline(run).splitlines()[0].startswith("CONTENDED")
+    lines = headline(run).splitlines()
+    assert lines[0] == "CONTENDED windows in: hardened; a line marked (contended) is no evidence"
+    assert lines[2].endswith("(contended)") and not lines[1].endswith("(contended)")
     line = target_table(run).splitlines()[2]
     assert line.split()[:4] == ["hardened", "94%:", "contended,", "no"] and "0.80: contended, no verdict" in line
 

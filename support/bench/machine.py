@@ -18,7 +18,6 @@ import json
 import math
 import os
 import platform
-import select
 import socket
 import subprocess
 import sys
@@ -31,7 +30,7 @@ from typing import Any, cast
 from . import eventloop, procfs
 from .errors import BenchError
 from .loadgen import RequestSpec, new_session, run_load
-from .processes import PROJECT_ROOT, die_with_parent, stop_process
+from .processes import start_child, stop_process
 
 __all__ = [
     "DEFAULT_THRESHOLDS",
@@ -289,24 +288,13 @@ class Calibration:
 
 
 def _start_raw_server(sock: socket.socket, timeout_s: float) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "support.bench.machine", "--serve-raw", str(sock.fileno())],
-        cwd=PROJECT_ROOT,
-        pass_fds=[sock.fileno()],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        start_new_session=True,
-        preexec_fn=die_with_parent,
-    )  # prctl only: safe before exec
-    assert proc.stdout is not None
-    try:
-        ready, _, _ = select.select([proc.stdout], [], [], timeout_s)
-        if not ready or proc.stdout.readline() != READY:
-            raise BenchError(f"the raw HTTP server did not start (exit code {proc.poll()})")
-    except BaseException:
+    cmd = [sys.executable, "-m", "support.bench.machine", "--serve-raw", str(sock.fileno())]
+    proc, line = start_child(cmd, startup_timeout_s=timeout_s, pass_fds=(sock.fileno(),))
+    if line != READY.decode().strip():
         stop_process(proc)
+        assert proc.stdout is not None
         proc.stdout.close()
-        raise
+        raise BenchError(f"the raw HTTP server did not start (exit code {proc.poll()})")
     return proc
 
 

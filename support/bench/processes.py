@@ -21,7 +21,7 @@ from pathlib import Path
 
 from .errors import BenchError
 
-__all__ = ["PROJECT_ROOT", "UpstreamProcess", "die_with_parent", "start_upstream", "stop_process"]
+__all__ = ["PROJECT_ROOT", "UpstreamProcess", "die_with_parent", "start_child", "start_upstream", "stop_process"]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -75,6 +75,30 @@ def _wait_until_accepting(url: str, proc: subprocess.Popen[bytes], timeout_s: fl
             time.sleep(0.02)
 
 
+def start_child(
+    cmd: list[str], *, startup_timeout_s: float, pass_fds: tuple[int, ...] = ()
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start `cmd` in the project's root, in its own session (a Ctrl-C in the terminal reaches
+    the caller only, which stops the child itself), dying with its parent; return it and the
+    first line it prints ("" if none within `startup_timeout_s`). Stopped if reading fails."""
+    proc = subprocess.Popen(
+        cmd,
+        cwd=PROJECT_ROOT,
+        pass_fds=pass_fds,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        start_new_session=True,
+        preexec_fn=die_with_parent,
+    )  # prctl only: safe before exec
+    assert proc.stdout is not None
+    try:
+        ready, _, _ = select.select([proc.stdout], [], [], startup_timeout_s)
+        return proc, proc.stdout.readline().decode(errors="replace").strip() if ready else ""
+    except BaseException:
+        stop_process(proc)
+        raise
+
+
 def start_upstream(
     *,
     latency_s: float,
@@ -101,19 +125,8 @@ def start_upstream(
         log_level,
         *extra_args,
     ]
-    # Its own session: a Ctrl-C in the terminal reaches the caller only, which stops the upstream itself.
-    proc = subprocess.Popen(
-        cmd,
-        cwd=PROJECT_ROOT,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        start_new_session=True,
-        preexec_fn=die_with_parent,
-    )  # prctl only: safe before exec
-    assert proc.stdout is not None
+    proc, line = start_child(cmd, startup_timeout_s=startup_timeout_s)
     try:
-        ready, _, _ = select.select([proc.stdout], [], [], startup_timeout_s)
-        line = proc.stdout.readline().decode(errors="replace").strip() if ready else ""
         if not line.startswith("bundled upstream on "):
             raise BenchError(f"the upstream did not start (first line {line!r}, exit code {proc.poll()})")
         url = line.split()[3]
@@ -123,5 +136,6 @@ def start_upstream(
         raise
     # Keep draining its stdout so that a chatty child can never block on a full pipe.
     stdout = proc.stdout
+    assert stdout is not None
     threading.Thread(target=lambda: [sys.stderr.buffer.write(b) for b in stdout], daemon=True).start()
     return UpstreamProcess(proc, url)

@@ -17,7 +17,7 @@ import math
 import random
 from statistics import NormalDist
 
-__all__ = ["Z99", "latency_factor", "latency_quantile", "lognormal_sigma", "mean_latency"]
+__all__ = ["Z99", "latency_factor", "lognormal_sigma", "mean_latency"]
 
 Z99 = NormalDist().inv_cdf(0.99)  # a standard normal's 99th percentile, about 2.326
 
@@ -37,15 +37,6 @@ def latency_factor(seed: int, seq: int, median: float, p99: float | None) -> flo
         return 1.0
     sigma = lognormal_sigma(median, p99)
     return math.exp(random.Random(f"latency:{seed}:{seq}").gauss(0.0, sigma))
-
-
-def latency_quantile(median: float, p99: float | None, q: float) -> float:
-    """The `q`-quantile (0 < q < 1) of the latencies: `median` itself without a spread."""
-    if not 0 < q < 1:
-        raise ValueError(f"need 0 < q < 1, got {q}")
-    if p99 is None:
-        return median
-    return median * math.exp(lognormal_sigma(median, p99) * NormalDist().inv_cdf(q))
 
 
 def mean_latency(median: float, p99: float | None) -> float:

@@ -12,7 +12,7 @@ from openai import AsyncOpenAI
 from pydantic import ValidationError
 
 from support.upstream import run_upstream
-from support.upstream.latency import Z99, latency_factor, latency_quantile, lognormal_sigma, mean_latency
+from support.upstream.latency import Z99, latency_factor, lognormal_sigma, mean_latency
 from support.upstream.settings import UpstreamSettings
 from tests.conftest import cli_error_line
 from tests.upstream.test_cli import clean_env, run_cli
@@ -96,12 +96,8 @@ def test_the_cli_takes_the_option_and_the_variable_and_names_a_bad_combination()
     assert "lognormal" in run_cli("--help").stdout
 
 
-def test_quantiles_and_mean_of_the_lognormal_agree_with_its_draws() -> None:
-    draws = sorted(0.5 * latency_factor(0, seq, 0.5, 1.0) for seq in range(20_000))
-    assert latency_quantile(0.5, 1.0, 0.5) == pytest.approx(0.5)
-    assert latency_quantile(0.5, 1.0, 0.99) == pytest.approx(1.0)
-    assert draws[int(0.95 * len(draws))] == pytest.approx(latency_quantile(0.5, 1.0, 0.95), rel=0.03)
+def test_the_mean_of_the_lognormal_agrees_with_its_draws() -> None:
+    draws = [0.5 * latency_factor(0, seq, 0.5, 1.0) for seq in range(20_000)]
     assert sum(draws) / len(draws) == pytest.approx(mean_latency(0.5, 1.0), rel=0.01)
-    assert mean_latency(0.5, None) == latency_quantile(0.5, None, 0.99) == 0.5  # no spread: constant
-    with pytest.raises(ValueError, match="need 0 < q < 1"):
-        latency_quantile(0.5, 1.0, 1.0)
+    assert mean_latency(0.5, 1.0) > 0.5  # above the median: a closed loop's ceiling is lower than C / median
+    assert mean_latency(0.5, None) == 0.5  # no spread: constant

@@ -33,6 +33,7 @@ def target(monkeypatch_module: pytest.MonkeyPatch) -> Iterator[Target]:
     with connect(None, "gpt-4o-mini", latency=0.02, ttft=0.05, chunk_delay=0.04, reply_tokens=20) as running:
         monkeypatch_module.setenv("OPENAI_BASE_URL", running.base_url)  # what the example services read
         monkeypatch_module.setenv("OPENAI_API_KEY", running.api_key)
+        monkeypatch_module.setenv("OPENAI_MODEL", running.model)  # an earlier module's model may be left set
         yield running
 
 

@@ -92,8 +92,9 @@ def test_connect_to_a_server_reads_the_key_and_never_shows_it(monkeypatch: pytes
 
 
 def test_export_sdk_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in SDK_VARS:  # so that monkeypatch restores them afterwards
-        monkeypatch.delenv(name, raising=False)
+    for name in SDK_VARS:  # setenv, then delenv: monkeypatch records (and restores) only what it changed
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
     target = Target(base_url="http://127.0.0.1:9/v1", model="gpt-5-nano", api_key="k-" + secrets.token_hex(8))
     target.export_sdk_env()
     assert [os.environ[name] for name in SDK_VARS] == [target.base_url, target.api_key, "gpt-5-nano"]
@@ -104,8 +105,9 @@ def test_export_sdk_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_exported_env_reaches_an_example_service(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in (*SDK_VARS, "THREADS"):
-        monkeypatch.delenv(name, raising=False)
+    for name in (*SDK_VARS, "THREADS"):  # recorded by setenv, so restored afterwards
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
     with connect(None, MODEL, latency=0.01) as target:
         target.export_sdk_env()
         module = importlib.reload(importlib.import_module("support.apps.silent_blocking"))
@@ -132,8 +134,9 @@ SERVICE_VARS = ("OPENAI_BASE_URL", "OPENAI_API_KEY", "OPENAI_MODEL", "THREADS")
 @pytest.fixture
 def sdk_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """import_service writes the process environment: restore it after the test."""
-    for variable in SERVICE_VARS:
-        monkeypatch.delenv(variable, raising=False)
+    for variable in SERVICE_VARS:  # recorded by setenv, so restored afterwards
+        monkeypatch.setenv(variable, "")
+        monkeypatch.delenv(variable)
 
 
 @pytest.fixture

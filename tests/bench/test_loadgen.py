@@ -243,7 +243,7 @@ def test_a_ramp_is_not_counted_and_the_window_is_its_own_length(upstream):
         ramp_s=0.3,
         on_window=lambda: opened.append(time.perf_counter()),
     )
-    assert len(opened) == 1 and 0.3 <= opened[0] - started < 0.4
+    assert len(opened) == 1 and 0.3 - TIMER_SLACK <= opened[0] - started < 0.4  # a timer may fire a little early
     assert result.wall_s == pytest.approx(0.5, abs=0.05)  # the window, not first send to last completion
     # 4 clients, one call per LATENCY each: about 0.5 / LATENCY calls apiece in the window, none of the ramp's
     assert 0.7 * 4 * 0.5 / LATENCY <= result.completed <= 4 * 0.5 / LATENCY + 4
